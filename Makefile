@@ -1,0 +1,44 @@
+# The two commands a new user needs:  make run   and   make test
+# Both build .venv themselves on a fresh machine (python3, make, git) and install what they need.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the test fixtures start for real: Dovecot (IMAP), khal (a calendar client).
+TEST_SYSTEM_PACKAGES := dovecot-imapd openssl
+
+.PHONY: run test bench venv system-packages lock clean
+
+run: venv
+	$(BIN)/kkrbot run
+
+test: venv system-packages
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv system-packages
+	$(BIN)/python -m bench
+
+venv: $(STAMP)
+
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  rm -rf $(VENV); \
+	  echo "python3 -m venv failed: installing python3-venv"; \
+	  scripts/ensure-system-packages python3-venv && $(PYTHON) -m venv $(VENV); }
+
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $@
+
+system-packages:
+	@scripts/ensure-system-packages $(TEST_SYSTEM_PACKAGES)
+
+# Refresh constraints.txt (the lock CI installs from) after changing dependencies.
+lock: $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade -e '.[test]'
+	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check | grep -v '^kkrbot' > constraints.txt
+
+clean:
+	rm -rf $(VENV) build *.egg-info

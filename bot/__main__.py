@@ -1,0 +1,4 @@
+"""Allow `python -m bot` as well as the `kkrbot` console script."""
+from bot.cli import main
+
+main()

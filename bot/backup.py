@@ -1,0 +1,50 @@
+"""`kkrbot backup FILE`: a consistent copy while the bot runs.
+
+SQLite's online backup API copies a consistent snapshot even while the bot writes;
+the token secret goes along, because without it no reply to mail already sent can
+be authenticated. Restore: stop the bot, `tar -xf FILE -C <data_dir>`, start it.
+"""
+from __future__ import annotations
+
+import sqlite3
+import tarfile
+import tempfile
+from pathlib import Path
+
+from bot.app import App
+
+
+class BackupError(Exception):
+    pass
+
+
+def write_backup(app: App, target: Path) -> list[str]:
+    url = app.settings.database_url
+    if not url.startswith("sqlite:///"):
+        raise BackupError("backup copies SQLite databases; for PostgreSQL use pg_dump and keep TOKEN_SECRET")
+    source_path = Path(url.split("///", 1)[1])
+    if not source_path.exists():
+        raise BackupError(f"no database at {source_path} yet (start the bot or run `kkrbot db upgrade`)")
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / source_path.name
+        _online_copy(source_path, copy, app.settings.processing.busy_timeout_ms)
+        members = [(copy, source_path.name)]
+        secret = app.settings.token_secret_file
+        if app.token_secret:
+            secret_copy = Path(scratch) / secret.name
+            secret_copy.write_bytes(app.token_secret + b"\n")
+            secret_copy.chmod(0o600)
+            members.append((secret_copy, secret.name))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(target, "w") as archive:
+            for path, name in members:
+                archive.add(path, arcname=name)
+    target.chmod(0o600)
+    return [name for _, name in members]
+
+
+def _online_copy(source: Path, target: Path, busy_timeout_ms: int) -> None:
+    with sqlite3.connect(source, timeout=busy_timeout_ms / 1000) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    dst.close()
+    src.close()

@@ -1,0 +1,81 @@
+"""`kkrbot run`: the long-running bot.
+
+It owns: the inbound worker thread, the SMTP receiver (inbound = "smtp"), and an
+APScheduler BackgroundScheduler with a few fixed-id interval jobs. Each job calls a
+plain function of the clock; what is due is worked out from the database every
+time, so a restart or a missed run neither loses nor doubles anything.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.engine import make_url
+
+from bot.app import App
+from bot.db import session_scope
+from bot.logs import log_event
+from bot.network_sync import sync_config
+from bot.receiver import ListReceiver, start_receiver
+from bot.startup import prepare_database
+from bot.worker import InboundWorker
+
+RETRY_WAKE_SECONDS = 30
+MEETINGS_SYNC_MINUTES = 60
+
+
+def refresh_meetings(app: App) -> None:
+    """Roll the meeting window forward as days pass (a plain function of the clock)."""
+    with session_scope(app.engine) as session:
+        sync_config(session, app.settings, app.clock.now())
+
+
+def build_scheduler(app: App, worker: InboundWorker) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone="UTC")
+    common = dict(replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=60)
+    scheduler.add_job(worker.wake, "interval", seconds=RETRY_WAKE_SECONDS, id="inbound-retry", **common)
+    scheduler.add_job(refresh_meetings, "interval", minutes=MEETINGS_SYNC_MINUTES, args=[app],
+                      id="meetings-refresh", next_run_time=app.clock.now() + timedelta(minutes=1), **common)
+    return scheduler
+
+
+def describe(app: App, port: int) -> str:
+    settings = app.settings
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    lists = ", ".join(n.address for n in settings.networks)
+    where = f"smtp://{settings.receiver.host}:{port}" if settings.inbound == "smtp" else "imap"
+    outbound = f"maildir {settings.sent_dir}" if settings.outbound == "maildir" else "smtp"
+    return f"kkrbot: receiving on {where} for {lists}; database {url}; outbound {outbound}"
+
+
+def run(app: App) -> None:
+    """Start everything, print one line, and run until SIGINT/SIGTERM."""
+    prepare_database(app)
+    worker = InboundWorker(app)
+    worker.start()
+    receiver = None
+    if app.settings.inbound == "smtp":
+        receiver = start_receiver(app.settings, ListReceiver(app.settings, app.engine, app.clock, worker.wake))
+    scheduler = build_scheduler(app, worker)
+    scheduler.start()
+    port = receiver.port if receiver else 0
+    print(describe(app, port), flush=True)
+    log_event("started", inbound=app.settings.inbound, outbound=app.settings.outbound)
+    _wait_for_signal()
+    log_event("stopping")
+    scheduler.shutdown(wait=True)
+    if receiver:
+        receiver.stop()
+    worker.stop()
+    app.engine.dispose()
+    log_event("stopped")
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    while not stop.wait(1):
+        pass

@@ -1,0 +1,98 @@
+"""Database engine, sessions and migrations.
+
+SQLite gets WAL (readers never block the writer) and a busy timeout (a second
+writer waits instead of failing at once). Everything else is plain SQLAlchemy, so
+`DATABASE_URL` may name PostgreSQL without code changes.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def make_engine(url: str, busy_timeout_ms: int = 5000) -> Engine:
+    if url.startswith("sqlite"):
+        _ensure_parent_dir(url)
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                  "timeout": busy_timeout_ms / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        event.listen(engine, "begin", _begin_immediate)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _ensure_parent_dir(url: str) -> None:
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(busy_timeout_ms: int):
+    def apply(dbapi_connection, _record) -> None:
+        # The sqlite3 module's implicit transactions would defeat BEGIN IMMEDIATE below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode across application crashes
+        cursor.close()
+    return apply
+
+
+def _begin_immediate(connection) -> None:
+    """Take SQLite's write lock at BEGIN, so a busy database waits out the busy timeout
+    and then fails cleanly, instead of failing mid-transaction on a read-to-write upgrade."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any exception."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def alembic_config(engine: Engine) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine) -> list[str]:
+    """Apply pending migrations; return the revisions applied."""
+    before = current_revision(engine)
+    command.upgrade(alembic_config(engine), "head")
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    after = current_revision(engine)
+    if before == after:
+        return []
+    return [rev.revision for rev in script.iterate_revisions(after, before)][::-1]
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def pending_revisions(engine: Engine) -> list[str]:
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    current = current_revision(engine)
+    return [rev.revision for rev in script.iterate_revisions(script.get_current_head(), current)]

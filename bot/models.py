@@ -1,0 +1,239 @@
+"""The database tables (SQLModel). Alembic migrations in bot/migrations create them.
+
+Every datetime is timezone-aware UTC; SQLModel's UTCDateTime stores it so that
+SQLite and PostgreSQL agree. Nothing here is SQLite-specific.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Optional
+
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# Membership roles. KKR consultants get minutes by region; kl and medcom are exempt from the region cap.
+MEMBER, CHAIR, VICE_CHAIR, SECRETARY = "member", "chair", "vice-chair", "secretary"
+KKR_CONSULTANT, MEDCOM, KL = "kkr-consultant", "medcom", "kl"
+ROLES = (MEMBER, CHAIR, VICE_CHAIR, SECRETARY, KKR_CONSULTANT, MEDCOM, KL)
+
+# Inbound processing: a row is "new" until its outcome is committed, then "done".
+STATE_NEW, STATE_DONE = "new", "done"
+OUTCOMES = ("handled", "ignored", "rejected", "held", "failed")
+
+
+def _blob() -> Column:
+    return Column(LargeBinary, nullable=False)
+
+
+class Network(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    slug: str = Field(unique=True, index=True)
+    name: str
+    address: str = Field(unique=True)
+    language: str = "da"
+    parent_slug: Optional[str] = None
+    active: bool = True
+
+
+class Contact(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True)  # lowercase
+    name: str
+    organisation: str = ""
+    municipality: str = ""
+    region: str = ""
+    kind: str  # the CSV role: kkr-repræsentant, kommune, kl, medcom, kkr-konsulent
+    active: bool = True
+    delivery_disabled: bool = False
+    bounces_cleared_at: Optional[datetime] = None  # bounces before this no longer count
+    created_at: datetime
+    updated_at: datetime
+
+
+class Alias(SQLModel, table=True):
+    """Another address of a contact; mail from it counts as theirs."""
+
+    address: str = Field(primary_key=True)  # lowercase
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+
+
+class Membership(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("network_id", "contact_id", "role"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    network_id: int = Field(foreign_key="network.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    role: str
+    source: str = "csv"  # csv (contacts file) or config (chair, vice-chair, secretary in networks.toml)
+    active: bool = True
+    opted_out: bool = False
+    opted_out_at: Optional[datetime] = None
+    term_start: Optional[date] = None
+
+
+class Meeting(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    network_id: int = Field(foreign_key="network.id", index=True)
+    series_id: str = Field(unique=True)  # "<slug>/<original date>": stable across moves
+    original_date: date
+    starts_at: datetime
+    ends_at: datetime
+    status: str = "scheduled"  # scheduled, moved, cancelled
+    mode: str = "physical"  # physical, virtual
+    place: str = ""
+    video_link: str = ""
+    sequence: int = 0  # iCalendar SEQUENCE: raised when time, place or status changes
+    updated_at: datetime
+
+
+class AgendaItem(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    position: int = 0
+    title: str
+    summary: str = ""  # Resumé
+    background: str = ""  # Sagsfremstilling
+    proposal: str = ""  # Indstilling
+    decision: str = ""  # Beslutning (from the minutes)
+    submitter_id: Optional[int] = Field(default=None, foreign_key="contact.id")
+    inbound_id: Optional[int] = Field(default=None, foreign_key="inboundmessage.id")
+    status: str = "proposed"  # proposed, accepted, late, withdrawn
+    created_at: datetime
+
+
+class Appendix(SQLModel, table=True):
+    """A bilag: an attachment kept with its agenda item or minutes."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    agenda_item_id: Optional[int] = Field(default=None, foreign_key="agendaitem.id", index=True)
+    minutes_id: Optional[int] = Field(default=None, foreign_key="minutes.id", index=True)
+    filename: str
+    content_type: str
+    size: int
+    data: bytes = Field(sa_column=_blob())
+
+
+class Attendance(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("meeting_id", "contact_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id")
+    status: str  # registered, apologies, tentative
+    attended: Optional[bool] = None
+    updated_at: datetime
+
+
+class Minutes(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", unique=True)
+    text: str = ""
+    inbound_id: Optional[int] = Field(default=None, foreign_key="inboundmessage.id")
+    received_at: datetime
+    distributed_at: Optional[datetime] = None
+
+
+class InboundMessage(SQLModel, table=True):
+    """A received mail, stored raw before anything else happens to it."""
+
+    __table_args__ = (UniqueConstraint("delivered_to", "message_id", "content_hash"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    received_at: datetime
+    source: str  # smtp or imap
+    envelope_from: str = ""
+    envelope_to: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    delivered_to: str  # the list address (with +tag) this copy was delivered for
+    network_slug: Optional[str] = Field(default=None, index=True)
+    message_id: str = Field(index=True)
+    message_id_synthetic: bool = False
+    message_id_reused: bool = False  # another stored message has this Message-ID but other bytes
+    content_hash: str
+    size: int
+    raw: bytes = Field(sa_column=_blob())
+    imap_mailbox: Optional[str] = None
+    imap_uidvalidity: Optional[int] = None
+    imap_uid: Optional[int] = None
+    imap_folder: Optional[str] = None  # where the cursor moved it after the outcome
+    state: str = Field(default=STATE_NEW, index=True)
+    attempts: int = 0
+    next_attempt_at: Optional[datetime] = None
+    outcome: Optional[str] = Field(default=None, index=True)
+    reason: str = ""
+    rule: str = ""  # the classification rule that matched
+    kind: str = ""  # what the message is: post, command, answer, bounce, ...
+    from_address: str = ""
+    subject: str = ""
+    defects: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    dmarc: str = ""
+    finished_at: Optional[datetime] = None
+
+
+class ImapCursor(SQLModel, table=True):
+    """Where reading a mailbox got to: survives restarts, reset by a new UIDVALIDITY."""
+
+    mailbox: str = Field(primary_key=True)
+    uidvalidity: int
+    last_uid: int = 0
+    updated_at: datetime
+
+
+class IssuedToken(SQLModel, table=True):
+    """A reply token the bot put in a mail: who it was for and what it answers."""
+
+    token: str = Field(primary_key=True)
+    network_slug: str = Field(index=True)
+    contact_id: Optional[int] = Field(default=None, foreign_key="contact.id")
+    address: str
+    kind: str  # the X-Kkrbot-Kind of the mail that carried it
+    meeting_id: Optional[int] = Field(default=None, foreign_key="meeting.id")
+    ref: str = ""  # what else it points to (an inbound id to moderate, ...)
+    created_at: datetime
+
+
+class OutboxMessage(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(unique=True)
+    kind: str
+    network_slug: Optional[str] = Field(default=None, index=True)
+    recipient: str
+    envelope_from: str
+    message_id: str
+    raw: bytes = Field(sa_column=_blob())
+    status: str = Field(default="queued", index=True)  # queued, sent, failed, bounced, expired
+    attempts: int = 0
+    next_attempt_at: datetime
+    deadline_at: datetime
+    last_error: str = ""
+    created_at: datetime
+    sent_at: Optional[datetime] = None
+
+
+class Bounce(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    address: str = Field(index=True)
+    contact_id: Optional[int] = Field(default=None, foreign_key="contact.id")
+    at: datetime
+    source: str  # dsn, smtp-5xx
+    inbound_id: Optional[int] = Field(default=None, foreign_key="inboundmessage.id")
+    outbox_id: Optional[int] = Field(default=None, foreign_key="outboxmessage.id")
+    detail: str = ""
+
+
+class AdminEvent(SQLModel, table=True):
+    """Something that needs a person; gathered into at most one admin notice an hour."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: datetime
+    kind: str  # inbound-failed, outbox-expired, login-failing, storage-error, role-opted-out, ...
+    detail: str
+    notified_at: Optional[datetime] = Field(default=None, index=True)
+
+
+class AuditLog(SQLModel, table=True):
+    """Who did what and when. Never message bodies."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str  # an address, "system" or "admin"
+    action: str
+    network_slug: Optional[str] = None
+    message_id: str = ""
+    detail: str = ""

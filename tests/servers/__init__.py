@@ -1,0 +1,1 @@
+"""Real servers (Dovecot IMAP, ...) started in temp dirs for integration tests."""

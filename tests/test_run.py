@@ -1,0 +1,69 @@
+"""`kkrbot run` as a real process: start, receive, report, stop, and resume after a crash."""
+from __future__ import annotations
+
+import smtplib
+import sqlite3
+import time
+from email.message import EmailMessage
+from email.policy import SMTP
+
+from tests.support.config import free_port, make_config
+from tests.support.process import BotProcess, kkrbot
+
+
+def post(port: int, subject: str = "Erfaringer med FMK") -> None:
+    message = EmailMessage()
+    message["From"] = "Mette Østergaard <mette.ostergaard@herning.example.dk>"
+    message["To"] = "it-netvaerk@lists.example.dk"
+    message["Subject"] = subject
+    message.set_content("Hej alle,\nhar I erfaringer med FMK-opsætningen?\n")
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        client.send_message(message)
+
+
+def database_rows(tmp_path, query: str) -> list[tuple]:
+    with sqlite3.connect(tmp_path / "var" / "kkrbot.sqlite3") as db:
+        return db.execute(query).fetchall()
+
+
+def test_run_receives_a_mail_and_shows_it_in_status_and_inbox(tmp_path):
+    port = free_port()
+    config = make_config(tmp_path, port=port)
+    bot = BotProcess(config)
+    try:
+        line = bot.first_line()
+        assert f"smtp://127.0.0.1:{port}" in line and "kkrbot.sqlite3" in line and "maildir" in line
+        post(port)
+        bot.wait_for_log("event=outcome")
+        status = kkrbot(config, "status")
+        assert status.returncode == 0, status.stderr
+        assert "it-netvaerk" in status.stdout and "inbound: held 1" in status.stdout
+        inbox = kkrbot(config, "inbox")
+        assert "Erfaringer med FMK" in inbox.stdout and "Østergaard" in inbox.stdout
+    finally:
+        assert bot.stop() == 0  # Ctrl-C stops it cleanly
+    secret = tmp_path / "var" / "token_secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert "event=stopped" in bot.log()
+
+
+def test_a_message_stored_but_not_finished_before_sigkill_is_handled_once_after_restart(tmp_path):
+    port = free_port()
+    config = make_config(tmp_path, port=port)
+    crashing = BotProcess(config, {"KKRBOT_PAUSE_AT": "before-process"})
+    crashing.first_line()
+    post(port)  # 250: committed; the worker now stops at the pause point
+    crashing.wait_for_log("event=paused at=before-process")
+    crashing.kill()
+    assert database_rows(tmp_path, "select state, outcome from inboundmessage") == [("new", None)]
+
+    restarted = BotProcess(config)
+    try:
+        restarted.first_line()
+        restarted.wait_for_log("event=outcome")
+        time.sleep(0.3)  # give a wrongly doubled run the chance to show
+    finally:
+        restarted.stop()
+    assert database_rows(tmp_path, "select state, outcome, attempts from inboundmessage") == [("done", "held", 1)]
+    assert database_rows(tmp_path, "select count(*) from auditlog where action like 'inbound-%'") == [(1,)]
+    assert restarted.log().count("event=outcome") == 1
