@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the test fixtures start for real: Dovecot (IMAP), khal (a calendar client).
-TEST_SYSTEM_PACKAGES := dovecot-imapd openssl
+TEST_SYSTEM_PACKAGES := dovecot-imapd openssl khal
 
 .PHONY: run test bench venv system-packages lock clean
 
