@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from bot.app import App
 from bot.db import session_scope
+from bot.imap_cursor import ImapReader
 from bot.logs import log_event
 from bot.network_sync import sync_config
 from bot.receiver import ListReceiver, start_receiver
@@ -32,10 +33,13 @@ def refresh_meetings(app: App) -> None:
         sync_config(session, app.settings, app.clock.now())
 
 
-def build_scheduler(app: App, worker: InboundWorker) -> BackgroundScheduler:
+def build_scheduler(app: App, worker: InboundWorker, reader: ImapReader | None) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     common = dict(replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=60)
     scheduler.add_job(worker.wake, "interval", seconds=RETRY_WAKE_SECONDS, id="inbound-retry", **common)
+    if reader is not None:  # the safety net under IDLE, and the wake-up where there is no IDLE
+        scheduler.add_job(reader.wake.set, "interval", seconds=app.settings.imap.poll_seconds,
+                          id="imap-poll", **common)
     scheduler.add_job(refresh_meetings, "interval", minutes=MEETINGS_SYNC_MINUTES, args=[app],
                       id="meetings-refresh", next_run_time=app.clock.now() + timedelta(minutes=1), **common)
     return scheduler
@@ -45,7 +49,9 @@ def describe(app: App, port: int) -> str:
     settings = app.settings
     url = make_url(settings.database_url).render_as_string(hide_password=True)
     lists = ", ".join(n.address for n in settings.networks)
-    where = f"smtp://{settings.receiver.host}:{port}" if settings.inbound == "smtp" else "imap"
+    account = settings.secrets
+    where = (f"smtp://{settings.receiver.host}:{port}" if settings.inbound == "smtp" else
+             f"imap://{account.get('IMAP_USER')}@{account.get('IMAP_HOST')}/{settings.imap.mailbox}")
     outbound = f"maildir {settings.sent_dir}" if settings.outbound == "maildir" else "smtp"
     return f"kkrbot: receiving on {where} for {lists}; database {url}; outbound {outbound}"
 
@@ -55,10 +61,13 @@ def run(app: App) -> None:
     prepare_database(app)
     worker = InboundWorker(app)
     worker.start()
-    receiver = None
+    receiver = reader = None
     if app.settings.inbound == "smtp":
         receiver = start_receiver(app.settings, ListReceiver(app.settings, app.engine, app.clock, worker.wake))
-    scheduler = build_scheduler(app, worker)
+    else:
+        reader = ImapReader(app)
+        reader.start()
+    scheduler = build_scheduler(app, worker, reader)
     scheduler.start()
     port = receiver.port if receiver else 0
     print(describe(app, port), flush=True)
@@ -68,6 +77,8 @@ def run(app: App) -> None:
     scheduler.shutdown(wait=True)
     if receiver:
         receiver.stop()
+    if reader:
+        reader.stop()
     worker.stop()
     app.engine.dispose()
     log_event("stopped")

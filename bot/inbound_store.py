@@ -26,7 +26,8 @@ from bot.routing import ListAddress
 class Stored:
     id: int
     network: str | None
-    duplicate: bool
+    duplicate: bool  # this copy was stored before
+    copy: bool = False  # a second mailbox copy (another UID, same UIDVALIDITY) of a stored message
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,14 @@ def message_id_of(raw: bytes) -> tuple[str, bool]:
 
 def store_inbound(engine: Engine, raw: bytes, *, source: str, envelope_from: str,
                   envelope_to: list[str], deliveries: list[ListAddress | None], now: datetime,
-                  delivered_to: str = "", imap: ImapOrigin | None = None) -> list[Stored]:
+                  delivered_to: str = "") -> list[Stored]:
     """Commit one row per delivery (None = for no known network) and return them."""
-    message_id, synthetic = message_id_of(raw)
-    digest = hashlib.sha256(raw).hexdigest()
     for attempt in range(2):
         try:
             with session_scope(engine) as session:
-                return [_store_one(session, raw, delivery, message_id, synthetic, digest, source,
-                                   envelope_from, envelope_to, delivered_to, now, imap)
-                        for delivery in deliveries]
+                return [store_one_in(session, raw, source=source, envelope_from=envelope_from,
+                                     envelope_to=envelope_to, delivery=delivery, delivered_to=delivered_to,
+                                     now=now) for delivery in deliveries]
         except IntegrityError:
             # A concurrent delivery of the same copy won the unique key; the retry finds it.
             if attempt:
@@ -68,14 +67,22 @@ def store_inbound(engine: Engine, raw: bytes, *, source: str, envelope_from: str
     raise AssertionError("unreachable")
 
 
-def _store_one(session, raw, delivery, message_id, synthetic, digest, source, envelope_from,
-               envelope_to, delivered_to, now, imap) -> Stored:
+def store_one_in(session, raw: bytes, *, source: str, envelope_from: str, envelope_to: list[str],
+                 delivery: ListAddress | None, delivered_to: str, now: datetime,
+                 imap: ImapOrigin | None = None) -> Stored:
+    """Store one copy in the caller's transaction, or find the stored one.
+
+    A message read again after a UIDVALIDITY change is the stored row under its new
+    UID: the row is re-pointed there (and moved again once finished).
+    """
+    message_id, synthetic = message_id_of(raw)
+    digest = hashlib.sha256(raw).hexdigest()
     address = delivery.address if delivery else (delivered_to or "").lower()
     same_id = session.exec(select(InboundMessage).where(InboundMessage.delivered_to == address,
                                                         InboundMessage.message_id == message_id)).all()
     for row in same_id:
         if row.content_hash == digest:
-            return Stored(row.id, row.network_slug, duplicate=True)
+            return _found_again(row, imap)
     row = InboundMessage(
         received_at=now, source=source, envelope_from=envelope_from, envelope_to=list(envelope_to),
         delivered_to=address, network_slug=delivery.network if delivery else None,
@@ -87,3 +94,13 @@ def _store_one(session, raw, delivery, message_id, synthetic, digest, source, en
     session.add(row)
     session.flush()
     return Stored(row.id, row.network_slug, duplicate=False)
+
+
+def _found_again(row: InboundMessage, imap: ImapOrigin | None) -> Stored:
+    if imap is None or row.imap_mailbox is None:
+        return Stored(row.id, row.network_slug, duplicate=True)
+    if row.imap_uidvalidity == imap.uidvalidity and row.imap_uid != imap.uid:
+        return Stored(row.id, row.network_slug, duplicate=True, copy=True)
+    row.imap_mailbox, row.imap_uidvalidity, row.imap_uid, row.imap_folder = (
+        imap.mailbox, imap.uidvalidity, imap.uid, None)
+    return Stored(row.id, row.network_slug, duplicate=True)

@@ -1,7 +1,7 @@
 """Take stored messages through parse → classify → authorize → handle, once each.
 
-A message's outcome and its effects are committed in one transaction; only then is
-it "done". A stage that raises leaves the message "new" with a later next attempt;
+Outcomes and their effects are committed together, a batch per transaction; only then is a
+message "done". A stage that raises leaves the message "new" with a later next attempt;
 after `max_attempts` it is set aside as `failed` for `kkrbot inbox retry ID`.
 The loop never stops for one bad message.
 """
@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import logging
 import traceback
-from dataclasses import dataclass
 from datetime import timedelta
-from email import message_from_bytes, policy
 
 from sqlmodel import Session, or_, select
 
 from bot.app import App
+from bot.classify import Inbound, classify
 from bot.db import session_scope
+from bot.handlers import REJECTED, Context, Outcome, handle
 from bot.logs import log_event
 from bot.models import STATE_DONE, STATE_NEW, AuditLog, InboundMessage
+from bot.parse import ParseLimits, dmarc_result, parse
 from bot.pause import pause_point
-
-
-@dataclass(frozen=True)
-class Outcome:
-    outcome: str  # handled, ignored, rejected, held
-    reason: str = ""
-    rule: str = ""
-    kind: str = ""
+from bot.routing import route
 
 
 def due_ids(app: App, limit: int = 100) -> list[int]:
@@ -41,36 +35,55 @@ def due_ids(app: App, limit: int = 100) -> list[int]:
 
 
 def process_pending(app: App, limit: int = 100) -> int:
-    """Process every due message (in batches); return how many were processed."""
+    """Process every due message, a batch per transaction; return how many were processed."""
     done = 0
     while ids := due_ids(app, limit):
-        for inbound_id in ids:
-            process_message(app, inbound_id)
+        process_batch(app, ids)
         done += len(ids)
         if len(ids) < limit:
             break
     return done
 
 
-def process_message(app: App, inbound_id: int) -> None:
+def process_batch(app: App, ids: list[int]) -> None:
+    """Decide each message inside a savepoint, commit outcomes and effects of the batch together."""
     pause_point("before-process")
-    try:
-        with session_scope(app.engine) as session:
+    failures: list[tuple[int, Exception]] = []
+    with session_scope(app.engine) as session:
+        for inbound_id in ids:
             row = session.get(InboundMessage, inbound_id)
             if row is None or row.state != STATE_NEW:
-                return
-            outcome = decide(app, session, row)
-            _finish(app, session, row, outcome)
-    except Exception as error:  # noqa: BLE001 - a bad message must never stop the loop
+                continue  # another worker finished it first
+            try:
+                with session.begin_nested():
+                    _finish(app, session, row, decide(app, session, row))
+            except Exception as error:  # noqa: BLE001 - a bad message must never stop the loop
+                failures.append((inbound_id, error))
+    for inbound_id, error in failures:
         _record_failure(app, inbound_id, error)
 
 
+def process_message(app: App, inbound_id: int) -> None:
+    process_batch(app, [inbound_id])
+
+
 def decide(app: App, session: Session, row: InboundMessage) -> Outcome:
-    """Parse, classify, authorize and hand to a handler. Later stages refine this."""
-    message = message_from_bytes(row.raw, policy=policy.default)
-    row.subject = str(message.get("Subject", ""))[:500]
-    row.from_address = str(message.get("From", ""))[:500]
-    return Outcome("held", reason="no handler yet", kind="unclassified")
+    """parse → route → classify → authorize and handle (the handlers authorize what they act on)."""
+    settings = app.settings
+    mail = parse(row.raw, ParseLimits(max_attachment_bytes=settings.limits.max_attachment_bytes,
+                                      max_attachments_bytes=settings.limits.max_message_bytes,
+                                      max_nesting=settings.limits.max_nesting))
+    row.subject, row.from_address = mail.subject[:500], mail.from_address[:320]
+    row.dmarc = dmarc_result(mail, settings.authserv_id)
+    row.defects = list(dict.fromkeys(mail.defects))[:50]
+    address = route(row.delivered_to, settings.networks) if row.delivered_to else None
+    if address is None:
+        return Outcome(REJECTED, "addressed to no known network", rule="routing", kind="unrouted")
+    row.network_slug = address.network
+    null_sender = (row.source == "smtp" and row.envelope_from == "") or mail.header("Return-Path").strip() == "<>"
+    inbound = Inbound(mail=mail, network=settings.network(address.network), address=address, null_sender=null_sender)
+    ctx = Context(app, session, row, mail, inbound.network, inbound, classify(inbound))
+    return handle(ctx)
 
 
 def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -> None:

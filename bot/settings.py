@@ -37,6 +37,32 @@ class Receiver:
 @dataclass(frozen=True)
 class Limits:
     max_message_bytes: int = 25 * 1024 * 1024
+    max_attachment_bytes: int = 10 * 1024 * 1024  # per file kept as an appendix
+    max_nesting: int = 3  # forwarded messages opened inside forwarded messages
+
+
+@dataclass(frozen=True)
+class Imap:
+    """Reading the list's mailbox (inbound = "imap"); host and credentials live in .env."""
+
+    mailbox: str = "INBOX"
+    folder: str = "kkrbot"  # parent of processed/rejected/held/failed
+    idle: bool = True
+    poll_seconds: int = 60
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class Outbox:
+    connections: int = 4  # parallel SMTP connections (outbound = "smtp")
+    batch_size: int = 200
+    deadline_days: int = 5  # temporary failures are retried this long, then the administrator is told
+
+
+@dataclass(frozen=True)
+class Bounces:
+    threshold: int = 3  # bounces within window_days that disable a contact's delivery
+    window_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -76,6 +102,9 @@ class Settings:
     receiver: Receiver
     limits: Limits
     processing: Processing
+    imap: Imap
+    outbox: Outbox
+    bounces: Bounces
     networks: tuple[NetworkConfig, ...]
     secrets: Secrets
 
@@ -129,6 +158,9 @@ def load_settings(config_dir: Path, environ: dict | None = None) -> Settings:
         receiver=_receiver(top),
         limits=_limits(top),
         processing=_processing(top),
+        imap=_imap(top),
+        outbox=_outbox(top),
+        bounces=_bounces(top),
         networks=load_networks(config_dir / "networks.toml", problems, timezone),
         secrets=_secrets(config_dir, environ, problems),
     )
@@ -177,9 +209,37 @@ def _receiver(top: Table) -> Receiver:
 
 def _limits(top: Table) -> Limits:
     sub = _section(top, "limits")
-    limits = Limits(max_message_bytes=sub.integer("max_message_bytes", Limits.max_message_bytes, 1024))
+    limits = Limits(max_message_bytes=sub.integer("max_message_bytes", Limits.max_message_bytes, 1024),
+                    max_attachment_bytes=sub.integer("max_attachment_bytes", Limits.max_attachment_bytes, 1024),
+                    max_nesting=sub.integer("max_nesting", Limits.max_nesting, 0, 20))
     sub.reject_unknown()
     return limits
+
+
+def _imap(top: Table) -> Imap:
+    sub = _section(top, "imap")
+    imap = Imap(mailbox=sub.text("mailbox", Imap.mailbox), folder=sub.text("folder", Imap.folder),
+                idle=sub.flag("idle", Imap.idle), poll_seconds=sub.integer("poll_seconds", Imap.poll_seconds, 1, 3600),
+                batch_size=sub.integer("batch_size", Imap.batch_size, 1, 1000))
+    sub.reject_unknown()
+    return imap
+
+
+def _outbox(top: Table) -> Outbox:
+    sub = _section(top, "outbox")
+    outbox = Outbox(connections=sub.integer("connections", Outbox.connections, 1, 32),
+                    batch_size=sub.integer("batch_size", Outbox.batch_size, 1, 5000),
+                    deadline_days=sub.integer("deadline_days", Outbox.deadline_days, 1, 30))
+    sub.reject_unknown()
+    return outbox
+
+
+def _bounces(top: Table) -> Bounces:
+    sub = _section(top, "bounces")
+    bounces = Bounces(threshold=sub.integer("threshold", Bounces.threshold, 1, 100),
+                      window_days=sub.integer("window_days", Bounces.window_days, 1, 365))
+    sub.reject_unknown()
+    return bounces
 
 
 def _processing(top: Table) -> Processing:

@@ -51,3 +51,46 @@ def app(config_dir: Path, clock: FixedClock) -> App:
     prepare_database(bot)
     yield bot
     bot.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory):
+    """One real Dovecot for the session; `mailbox` empties it for each test."""
+    from tests.servers.dovecot import DovecotServer, require_dovecot
+
+    require_dovecot()  # fails loudly (never skips) when dovecot-imapd is missing
+    server = DovecotServer(tmp_path_factory.mktemp("dovecot"), tls=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox(dovecot):
+    """The Dovecot user's mailbox, emptied: no folders but INBOX, no messages."""
+    with dovecot._session() as client:
+        for _, _, name in sorted(client.list_folders(), key=lambda f: -len(f[2])):
+            if name != "INBOX":
+                client.delete_folder(name)
+        client.select_folder("INBOX")
+        uids = client.search("ALL")
+        if uids:
+            client.delete_messages(uids)
+            client.expunge()
+    return dovecot
+
+
+def imap_env(server, tls: str = "none") -> str:
+    port = server.port if tls != "implicit" else server.tls_port
+    return (f"IMAP_HOST=127.0.0.1\nIMAP_PORT={port}\nIMAP_USER={server.user}\n"
+            f"IMAP_PASSWORD={server.password}\nIMAP_TLS={tls}\n")
+
+
+@pytest.fixture
+def imap_app(tmp_path, mailbox, clock):
+    """A ready bot reading the Dovecot mailbox (inbound = "imap")."""
+    config = make_config(tmp_path, bot_toml={"inbound": '"imap"'}, env=imap_env(mailbox))
+    bot = App.create(load_settings(config, environ={}), clock, create_secret=True)
+    prepare_database(bot)
+    yield bot
+    bot.engine.dispose()

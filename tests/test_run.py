@@ -39,7 +39,7 @@ def test_run_receives_a_mail_and_shows_it_in_status_and_inbox(tmp_path):
         assert status.returncode == 0, status.stderr
         assert "it-netvaerk" in status.stdout and "inbound: held 1" in status.stdout
         inbox = kkrbot(config, "inbox")
-        assert "Erfaringer med FMK" in inbox.stdout and "Østergaard" in inbox.stdout
+        assert "Erfaringer med FMK" in inbox.stdout and "mette.ostergaard@herning.example.dk" in inbox.stdout
     finally:
         assert bot.stop() == 0  # Ctrl-C stops it cleanly
     secret = tmp_path / "var" / "token_secret"

@@ -1,0 +1,281 @@
+"""Read a raw message into what the later stages need, whatever it looks like.
+
+Parsing never raises: every problem becomes a defect recorded on the inbound row.
+We parse with the email package's compat32 policy (fast, and it does not raise on
+hostile headers) and decode headers ourselves: RFC 2047 words in any charset, raw
+8-bit bytes as UTF-8 else Windows-1252. Bodies: the declared charset, then UTF-8,
+then Windows-1252, then Latin-1; "iso-8859-1" and "us-ascii" labels are read as
+Windows-1252, as browsers do (RFC-compliant senders lose nothing, mislabelled
+Outlook mail keeps its curly quotes). HTML-only mail becomes text via html2text.
+"""
+from __future__ import annotations
+
+import email
+import email.errors
+import email.parser
+import re
+from dataclasses import dataclass, field
+from email.header import Header, decode_header
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+
+import html2text
+
+# WHATWG: these labels mean windows-1252 in practice.
+CHARSET_ALIASES = {"us-ascii": "cp1252", "ascii": "cp1252", "iso-8859-1": "cp1252", "latin-1": "cp1252",
+                   "latin1": "cp1252", "iso8859-1": "cp1252", "windows-1252": "cp1252"}
+FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    size: int
+    data: bytes | None  # None when over the per-file or per-message limit (the raw mail keeps it)
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    max_attachments_bytes: int = 25 * 1024 * 1024
+    max_nesting: int = 3
+
+
+@dataclass
+class ParsedMail:
+    message: Message
+    subject: str = ""
+    from_address: str = ""
+    from_name: str = ""
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: list[str] = field(default_factory=list)
+    text: str = ""
+    from_html: bool = False
+    attachments: list[Attachment] = field(default_factory=list)
+    calendars: list[bytes] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
+
+    def header(self, name: str) -> str:
+        """One header, decoded to text ('' when absent or unreadable)."""
+        return header_text(self.message.get(name), self.defects)
+
+    def headers(self, name: str) -> list[str]:
+        return [header_text(value, self.defects) for value in (self.message.get_all(name) or [])]
+
+
+def parse(raw: bytes, limits: ParseLimits = ParseLimits()) -> ParsedMail:
+    try:
+        message = email.message_from_bytes(raw)
+    except Exception:  # noqa: BLE001 - hostile MIME (even a RecursionError): read the headers at least
+        message = email.parser.BytesHeaderParser().parsebytes(raw)
+        message.defects.append(email.errors.MessageDefect("UnparsableBody"))
+    mail = ParsedMail(message=message)
+    mail.subject = one_line(mail.header("Subject"))
+    _read_sender(mail)
+    mail.to = _addresses(mail, "To")
+    mail.cc = _addresses(mail, "Cc")
+    mail.message_id = mail.header("Message-ID").strip()
+    mail.in_reply_to = (re.findall(r"<[^<>]+>", mail.header("In-Reply-To")) or [""])[0]
+    mail.references = re.findall(r"<[^<>]+>", " ".join(mail.headers("References")))
+    _read_body(mail, message, limits)
+    mail.defects += _part_defects(message)
+    return mail
+
+
+def _part_defects(message: Message) -> list[str]:
+    """Defects the parser (and payload decoding) recorded on any part."""
+    found = []
+    for part in message.walk():
+        found += [type(d).__name__ if type(d).__name__ != "MessageDefect" else str(d) for d in part.defects]
+    return found
+
+
+def one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def header_text(value: object, defects: list[str] | None = None) -> str:
+    """Decode a header value: RFC 2047 words, raw 8-bit bytes, broken encodings; never raises."""
+    if value is None:
+        return ""
+    try:
+        chunks = decode_header(value if isinstance(value, (str, Header)) else str(value))
+    except Exception:  # noqa: BLE001 - a malformed encoded-word: keep the text as it stands
+        if defects is not None:
+            defects.append("UndecodableHeader")
+        return str(value)
+    parts = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            parts.append(chunk)
+            continue
+        if charset == "unknown-8bit" and defects is not None:
+            defects.append("RawNonAsciiHeader")
+        parts.append(decode_bytes(chunk, None if charset in (None, "unknown-8bit") else charset, defects))
+    return "".join(parts)
+
+
+def decode_bytes(data: bytes, declared: str | None, defects: list[str] | None = None) -> str:
+    """Text from bytes: the declared charset, then UTF-8, Windows-1252, Latin-1. Never raises."""
+    declared = (declared or "").strip().strip('"').lower() or None
+    if defects is not None and not data.isascii() and declared in (None, "us-ascii", "ascii"):
+        defects.append("UndeclaredCharset" if declared is None else "NonAsciiInAsciiPart")
+    candidates = [CHARSET_ALIASES.get(declared, declared)] if declared else []
+    if declared in CHARSET_ALIASES or declared is None:
+        candidates = ["utf-8", *candidates]  # undeclared or "ascii" is often UTF-8 in the wild
+    for charset in [*candidates, *FALLBACK_CHARSETS]:
+        try:
+            text = data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+        if declared and declared not in CHARSET_ALIASES and charset != declared and defects is not None:
+            defects.append(f"CharsetFallback({declared}->{charset})")
+        return text
+    return data.decode("latin-1")  # unreachable: latin-1 decodes every byte
+
+
+def _read_sender(mail: ParsedMail) -> None:
+    raw = mail.header("From")
+    found = [(name, address) for name, address in getaddresses([raw]) if "@" in address]
+    if len(found) != 1:
+        mail.defects.append("NoSingleFromAddress" if found else "UnparsableFrom")
+        name, address = parseaddr(raw)
+        found = [(name, address)] if "@" in address else []
+    if found:
+        mail.from_name, address = found[0]
+        mail.from_address = address.strip().lower()
+
+
+def _addresses(mail: ParsedMail, name: str) -> list[str]:
+    values = mail.headers(name)
+    return [address.strip().lower() for _, address in getaddresses(values) if "@" in address]
+
+
+def _read_body(mail: ParsedMail, message: Message, limits: ParseLimits) -> None:
+    """Walk the MIME tree: the first text body, attachments, calendar parts.
+
+    A forwarded message (message/rfc822) is one attachment; its depth of further
+    forwarded messages is checked against max_nesting, but it is not read here.
+    """
+    html_body = None
+    budget = [limits.max_attachments_bytes]
+    for part in _walk(message):
+        kind = part.get_content_type()
+        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        filename = _filename(mail, part)
+        if kind == "message/rfc822":
+            if _nesting(part) > limits.max_nesting:
+                mail.defects.append(f"NestingTooDeep({limits.max_nesting})")
+            mail.attachments.append(_forwarded(mail, part, filename, limits, budget))
+            continue
+        if kind in ("text/calendar", "application/ics"):
+            mail.calendars.append(_payload(mail, part))
+            if disposition != "attachment" and not filename:
+                continue
+        if kind == "text/plain" and disposition != "attachment" and not filename and not mail.text:
+            mail.text = _text_of(mail, part)
+        elif kind == "text/html" and disposition != "attachment" and not filename and html_body is None:
+            html_body = _text_of(mail, part)
+        elif not part.is_multipart() and (filename or disposition == "attachment"):
+            mail.attachments.append(_attachment(mail, part, _payload(mail, part), filename, limits, budget))
+    if not mail.text.strip() and html_body:
+        mail.text, mail.from_html = html_to_text(html_body), True
+
+
+def _walk(part: Message):
+    """Every part, depth first, not descending into forwarded messages."""
+    yield part
+    if part.is_multipart() and part.get_content_type() != "message/rfc822":
+        for child in part.get_payload():
+            if isinstance(child, Message):
+                yield from _walk(child)
+
+
+def _nesting(part: Message) -> int:
+    """How many message/rfc822 levels `part` holds, itself included."""
+    inner = [child for child in (part.get_payload() if part.is_multipart() else []) if isinstance(child, Message)]
+    deepest = max((_nesting(child) for child in inner), default=0)
+    return deepest + (part.get_content_type() == "message/rfc822")
+
+
+def _forwarded(mail: ParsedMail, part: Message, filename: str, limits: ParseLimits, budget: list[int]) -> Attachment:
+    inner = part.get_payload(0) if part.is_multipart() else None
+    try:
+        data = inner.as_bytes() if isinstance(inner, Message) else _payload(mail, part)
+    except Exception:  # noqa: BLE001 - a forwarded message we cannot serialise again
+        mail.defects.append("UnreadableForwardedMessage")
+        data = b""
+    name = filename or (header_text(inner.get("Subject"), mail.defects) if isinstance(inner, Message) else "") or "forwarded"
+    return _attachment(mail, part, data, name if name.endswith(".eml") else f"{name}.eml", limits, budget)
+
+
+def _filename(mail: ParsedMail, part: Message) -> str:
+    try:
+        name = part.get_filename() or part.get_param("name") or ""
+    except Exception:  # noqa: BLE001
+        mail.defects.append("UnreadableFilename")
+        return "attachment"
+    if isinstance(name, tuple):  # RFC 2231 (charset, language, value)
+        name = email.utils.collapse_rfc2231_value(name)
+    return one_line(header_text(name, mail.defects)).replace("/", "_").replace("\\", "_")[:200]
+
+
+def _payload(mail: ParsedMail, part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001 - e.g. broken base64
+        mail.defects.append("UndecodablePayload")
+        data = None
+    if data is None:
+        payload = part.get_payload()
+        data = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
+    return data
+
+
+def _text_of(mail: ParsedMail, part: Message) -> str:
+    charset = part.get_param("charset")  # get_content_charset() hides an unknown charset as None
+    if isinstance(charset, tuple):
+        charset = email.utils.collapse_rfc2231_value(charset)
+    return decode_bytes(_payload(mail, part), charset if isinstance(charset, str) else None, mail.defects)
+
+
+def _attachment(mail: ParsedMail, part: Message, data: bytes, filename: str, limits: ParseLimits,
+                budget: list[int]) -> Attachment:
+    kind = part.get_content_type()
+    if len(data) > limits.max_attachment_bytes or len(data) > budget[0]:
+        mail.defects.append(f"AttachmentTooLarge({filename or kind}, {len(data)} bytes)")
+        return Attachment(filename or "attachment", kind, len(data), None)
+    budget[0] -= len(data)
+    return Attachment(filename or "attachment", kind, len(data), data)
+
+
+def html_to_text(html: str) -> str:
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    converter.ignore_emphasis = True
+    converter.unicode_snob = True
+    try:
+        return converter.handle(html).strip() + "\n"
+    except Exception:  # noqa: BLE001 - hostile HTML: fall back to stripping tags
+        return re.sub(r"<[^>]+>", " ", html)
+
+
+def dmarc_result(mail: ParsedMail, authserv_id: str) -> str:
+    """The DMARC verdict from the first Authentication-Results header written by our own server.
+
+    Anyone can write an Authentication-Results header; only the one whose authserv-id
+    is the organisation's mail server (bot.toml `authserv_id`) is believed (RFC 8601).
+    """
+    if not authserv_id:
+        return ""
+    for value in mail.headers("Authentication-Results"):
+        server = value.split(";", 1)[0].strip().split()[0].lower() if value.strip() else ""
+        if server == authserv_id.lower():
+            found = re.search(r"\bdmarc\s*=\s*([a-z]+)", value, re.I)
+            return found.group(1).lower() if found else ""
+    return ""

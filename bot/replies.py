@@ -1,0 +1,30 @@
+"""Answers to an inbound mail (help, refusals, confirmations), queued through the outbox.
+
+A reply goes to the From address, threads under the mail it answers, and is
+marked `Auto-Submitted: auto-replied`. We never answer our own addresses.
+"""
+from __future__ import annotations
+
+from bot.compose import AUTO_REPLIED, Letter, compose
+from bot.outbox import enqueue
+from bot.people import sender_recipient
+
+
+def reply(ctx, kind: str, context: dict | None = None, tag: str = "") -> bool:
+    """Queue a `kind` mail answering the inbound message in `ctx`; False when there is nobody to answer."""
+    mail, network = ctx.mail, ctx.network
+    if not mail.from_address or mail.from_address.endswith("@" + network.domain):
+        return False
+    letter = Letter(
+        kind=kind, network=network,
+        recipient=sender_recipient(ctx.session, mail.from_address, mail.from_name),
+        dedupe_key=f"reply:{ctx.row.id}:{kind}{':' + tag if tag else ''}",
+        context=context or {}, auto_submitted=AUTO_REPLIED,
+        in_reply_to=mail.message_id, references=tuple(mail.references))
+    return enqueue(ctx.session, compose(ctx.app, ctx.session, letter))
+
+
+def refusal(ctx, reason: str, detail: str = "") -> bool:
+    """A polite refusal that says what to do instead."""
+    return reply(ctx, "refusal", {"reason": reason, "original_subject": ctx.mail.subject, "detail": detail},
+                 tag=reason)

@@ -1,0 +1,112 @@
+"""Every inbound mail reaches exactly one clear outcome, once: the corpus through the real pipeline."""
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.models import Bounce
+from tests.support import corpus
+from tests.support.inbound import add_meeting, deliver, issue_token, outbox, row
+
+MANIFEST = corpus.manifest()
+MEMBER = ("Søren Ærø", "soren.aero@aarhus.example.dk")
+OUTSIDER = ("Ukendt", "someone@gmail.example.com")
+ANSWERED_KIND = {"tilmeld": "invitation", "afbud": "invitation", "ja": "invitation", "nej": "invitation",
+                 "måske": "invitation", "maybe": "invitation", "hvornår": "invitation", "godkend": "draft",
+                 "afvent": "draft", "hermed": "minutes-request"}
+OUTCOME = {"loop": "ignored", "bounce": "ignored", "bounce-delayed": "ignored", "auto-reply": "ignored",
+           "post": "held", "reject": "rejected"}
+
+
+def corpus_mail(app, name: str) -> bytes:
+    expected = MANIFEST[name]
+    if expected["category"] == "answer":
+        return corpus.load(name, issue_token(app, MEMBER[1], ANSWERED_KIND[expected["first_word"]]), MEMBER)
+    if expected["category"] == "itip-reply":
+        meeting = add_meeting(app, "it-netvaerk", "2027-10-07")
+        return corpus.load(name, issue_token(app, MEMBER[1], "invitation", meeting_id=meeting), MEMBER)
+    return corpus.load(name, sender=MEMBER)
+
+
+@pytest.mark.parametrize("name", corpus.names())
+def test_each_corpus_mail_reaches_its_outcome(app, name):
+    expected = MANIFEST[name]
+    inbound = row(app, deliver(app, corpus_mail(app, name)))
+    assert inbound.state == "done" and inbound.finished_at is not None
+    category = expected["category"]
+    if category == "answer":
+        understood = expected["first_word"] != "hvornår"
+        assert inbound.outcome == ("held" if understood else "handled"), inbound.reason
+        assert inbound.kind.startswith("answer:")
+        assert [m.kind for m in outbox(app)] == ([] if understood else ["refusal"])
+    elif category == "itip-reply":
+        assert (inbound.outcome, inbound.kind) == ("held", "answer:invitation"), inbound.reason
+        assert expected["partstat"].lower() in inbound.reason
+    elif category == "command":
+        assert inbound.outcome in ("handled", "held"), inbound.reason
+    else:
+        assert inbound.outcome == OUTCOME[category], (inbound.outcome, inbound.reason)
+    if category in ("loop", "auto-reply", "bounce", "bounce-delayed"):
+        assert outbox(app) == [] and inbound.rule  # never answered, never relayed; the rule is recorded
+    if expected.get("defects"):
+        assert inbound.defects
+
+
+def test_bounces_count_against_the_address_and_delays_never_do(app):
+    deliver(app, corpus.load("bounce-postfix-dsn.eml", issue_token(app, "soren.aero@aarhus.example.dk", "agenda")))
+    deliver(app, corpus.load("bounce-delayed.eml"))
+    deliver(app, corpus.load("bounce-qmail.eml"))
+    with Session(app.engine) as session:
+        addresses = [b.address for b in session.exec(select(Bounce).order_by(Bounce.id))]
+    assert addresses == ["soren.aero@aarhus.example.dk", "soren.aero@aarhus.example.dk"]
+
+
+def test_help_is_sent_to_anyone_and_threads_under_the_request(app):
+    inbound = row(app, deliver(app, corpus.sent_by(corpus.load("command-hjaelp.eml"), OUTSIDER)))
+    assert (inbound.outcome, inbound.kind) == ("handled", "command:help")
+    [help_mail] = outbox(app, "help")
+    assert help_mail.recipient == "someone@gmail.example.com"
+    raw = help_mail.raw.decode()
+    assert f"In-Reply-To: {inbound.message_id}" in raw and "Auto-Submitted: auto-replied" in raw
+
+
+def test_a_non_member_command_is_refused_politely(app):
+    inbound = row(app, deliver(app, corpus.sent_by(corpus.load("command-kontakter.eml"), OUTSIDER)))
+    assert inbound.outcome == "rejected" and "not a member" in inbound.reason
+    [refusal] = outbox(app, "refusal")
+    assert refusal.recipient == "someone@gmail.example.com"
+
+
+def test_x_auto_response_suppress_is_not_a_sign_of_automatic_mail(app):
+    inbound = row(app, deliver(app, corpus.load("post-suppress.eml", sender=MEMBER)))
+    assert (inbound.outcome, inbound.kind) == ("held", "post")
+
+
+def test_mail_to_no_known_network_is_rejected_with_that_reason(app):
+    inbound = row(app, deliver(app, corpus.load("broken-unknown-network.eml")))
+    assert (inbound.outcome, inbound.reason) == ("rejected", "addressed to no known network")
+
+
+def test_a_stage_that_raises_is_retried_then_set_aside_and_the_loop_goes_on(app, monkeypatch):
+    import bot.pipeline as pipeline
+
+    calls = []
+
+    def broken(app_, session, inbound_row):
+        if b"BOOM" in inbound_row.raw:
+            calls.append(inbound_row.id)
+            raise RuntimeError("handler exploded")
+        return original(app_, session, inbound_row)
+
+    original = pipeline.decide
+    monkeypatch.setattr(pipeline, "decide", broken)
+    bad = deliver(app, b"From: a@b.dk\r\nTo: it-netvaerk@lists.example.dk\r\nSubject: BOOM\r\n\r\nx")
+    good = deliver(app, corpus.load("post-utf8.eml", sender=MEMBER))
+    assert row(app, good).outcome == "held"
+    for _ in range(app.settings.processing.max_attempts):
+        app.clock.advance(hours=2)
+        pipeline.process_pending(app)
+    failed = row(app, bad)
+    assert (failed.state, failed.outcome, failed.attempts) == ("done", "failed", app.settings.processing.max_attempts)
+    assert "RuntimeError: handler exploded" in failed.reason and len(calls) == app.settings.processing.max_attempts
+    assert pipeline.retry(app, bad) and row(app, bad).state == "new"
