@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from bot import reports
 from bot.app import App
 from bot.backup import BackupError
+from bot.preview import PreviewError
 from bot.clock import SystemClock
 from bot.contacts import ContactsError
 from bot.logs import configure
@@ -25,12 +26,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="kkrbot runs a network's mailing list and meeting cycle by e-mail.")
 config_app = typer.Typer(no_args_is_help=True, help="Check the config folder.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
-contacts_app = typer.Typer(no_args_is_help=True, help="Contacts: import, export, list.")
+contacts_app = typer.Typer(no_args_is_help=True, help="Contacts: import, export, list, clear-bounce.")
 inbox_app = typer.Typer(help="Received mail by outcome; show or retry one.", invoke_without_command=True)
+outbox_app = typer.Typer(help="Outgoing mail by status; retry one.", invoke_without_command=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(outbox_app, name="outbox")
 
 
 class UserError(Exception):
@@ -131,6 +134,20 @@ def contacts_export(ctx: typer.Context,
         sys.stdout.buffer.write(data)
 
 
+@contacts_app.command("clear-bounce")
+def contacts_clear_bounce(ctx: typer.Context, email: str = typer.Argument(...)) -> None:
+    """Deliver to an address again after its bounces disabled it."""
+    from bot.bounces import clear
+    from bot.db import session_scope
+
+    bot = _app(ctx)
+    with session_scope(bot.engine) as session:
+        contact = clear(session, email, bot.clock.now())
+    if contact is None:
+        raise UserError(f"{email} is not a contact (nor an alias of one)")
+    typer.echo(f"{contact.email}: delivery enabled; earlier bounces no longer count")
+
+
 @contacts_app.command("list")
 def contacts_list(ctx: typer.Context, network: Optional[str] = typer.Option(None, "--network")) -> None:
     """Show contacts, optionally of one network."""
@@ -170,6 +187,54 @@ def inbox_retry(ctx: typer.Context, message_id: int = typer.Argument(..., metava
     typer.echo(f"#{message_id} queued again; the running bot picks it up")
 
 
+@outbox_app.callback()
+def outbox(ctx: typer.Context, status: Optional[str] = typer.Option(None, "--status",
+                                                                   help="queued, sent, bounced or expired"),
+           limit: int = typer.Option(50, "--limit")) -> None:
+    """Outgoing mail, newest first."""
+    if ctx.invoked_subcommand is None:
+        reports.print_outbox(_app(ctx), status, limit)
+
+
+@outbox_app.command("retry")
+def outbox_retry(ctx: typer.Context, outbox_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Send a mail again now (also one that bounced or expired)."""
+    from bot.db import session_scope
+    from bot.outbox import retry_now
+
+    bot = _app(ctx)
+    with session_scope(bot.engine) as session:
+        if not retry_now(session, outbox_id, bot.clock.now()):
+            raise UserError(f"no outbox mail #{outbox_id}")
+    typer.echo(f"#{outbox_id} queued again; the running bot sends it")
+
+
+@app.command()
+def preview(ctx: typer.Context,
+            network: Optional[str] = typer.Option(None, "--network", help="Network slug (default: the first)."),
+            kind: str = typer.Option("agenda", "--kind", help="invitation, agenda, call, draft, reminder, ..."),
+            lang: Optional[str] = typer.Option(None, "--lang", help="da, en or nb (default: the network's)."),
+            maildir: Optional[Path] = typer.Option(None, "--maildir", help="Deliver into this Maildir instead.")) -> None:
+    """Render the next mail of a kind as it would be sent, without sending anything."""
+    from bot.preview import KINDS, render_preview, show, to_maildir
+    from bot.startup import prepare_database
+
+    bot = _app(ctx, create_secret=True)
+    prepare_database(bot)  # migrated, contacts imported, meetings in sync: as `run` would see them
+    if kind not in KINDS:
+        raise UserError(f"--kind must be one of {', '.join(KINDS)}")
+    if lang and lang not in ("da", "en", "nb"):
+        raise UserError("--lang must be da, en or nb")
+    if network and network not in {n.slug for n in bot.settings.networks}:
+        raise UserError(f"no network {network!r} in networks.toml")
+    raw = render_preview(bot, network, kind, lang)
+    if maildir:
+        to_maildir(raw, maildir)
+        typer.echo(f"delivered into {maildir}")
+    else:
+        typer.echo(show(raw))
+
+
 @app.command()
 def backup(ctx: typer.Context, file: Path = typer.Argument(..., help="The .tar file to write.")) -> None:
     """Online backup of the database plus the token secret; safe while the bot runs."""
@@ -200,7 +265,7 @@ def main() -> None:
             print(problem, file=sys.stderr)
         print(f"kkrbot: {len(error.problems)} bad row(s); nothing was imported", file=sys.stderr)
         sys.exit(2)
-    except (UserError, BackupError) as error:
+    except (UserError, BackupError, PreviewError) as error:
         print(f"kkrbot: {error}", file=sys.stderr)
         sys.exit(1)
     except OperationalError as error:

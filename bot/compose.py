@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.headerregistry import Address
+from email.utils import format_datetime
 from typing import Callable
 
 from sqlmodel import Session
@@ -67,7 +68,7 @@ class Letter:
     meeting_id: int | None = None
     token_parts: tuple = ()  # what the reply token is bound to (default: the dedupe key)
     token_ref: str = ""
-    calendar: Callable[[str], CalendarPart] | None = None  # organizer (the recipient's +token address) -> part
+    calendar: Callable[[str, str], CalendarPart] | None = None  # (organizer +token address, mail text) -> part
     attachments: tuple[Attachment, ...] = ()
 
 
@@ -87,8 +88,10 @@ def compose(app: App, session: Session, letter: Letter) -> OutboxMessage:
     rendered = render(letter.kind, network.language, context)
     nonce = hashlib.sha256(letter.dedupe_key.encode()).hexdigest()[:10]
     message = EmailMessage(policy=SMTP)
-    message["From"] = formataddr((one_line(f"{network.name}"), network.address))
-    message["To"] = formataddr((one_line(letter.recipient.name), letter.recipient.address))
+    # Address objects, not formataddr() strings: the header registry quotes a display name
+    # safely, so a name like 'Søren Bcc: x@y' stays a name (formataddr + refolding did not).
+    message["From"] = Address(display_name=one_line(network.name), addr_spec=network.address)
+    message["To"] = Address(display_name=one_line(letter.recipient.name), addr_spec=letter.recipient.address)
     message["Reply-To"] = reply_to
     message["Subject"] = rendered.subject
     message["Date"] = format_datetime(now)
@@ -119,7 +122,7 @@ def base_context(app: App, network: NetworkConfig, recipient: Recipient, reply_t
 
 def unsubscribe_token(app: App, session: Session, network: NetworkConfig, recipient: Recipient,
                       now: datetime) -> str:
-    """The member's standing List-Unsubscribe token: one per member and network."""
+    """The member's standing List-Unsubscribe token: one per member and network (as list_post makes it)."""
     token = tokens.make_token(app.token_secret, network.slug, recipient.address.lower(), "list-unsubscribe")
     tokens.record(session, token, network=network.slug, address=recipient.address, kind="list-unsubscribe",
                   now=now, contact_id=recipient.contact_id)
@@ -155,8 +158,7 @@ def _body(message: EmailMessage, text: str, html: str, letter: Letter, reply_to:
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     if letter.calendar is not None:
-        part = letter.calendar(reply_to)
-        _add_calendar(message, part)
+        _add_calendar(message, letter.calendar(reply_to, text))
     for item in letter.attachments:
         maintype, _, subtype = item.content_type.partition("/")
         message.add_attachment(item.data, maintype=maintype, subtype=subtype or "octet-stream",

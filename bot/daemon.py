@@ -21,10 +21,14 @@ from bot.logs import log_event
 from bot.network_sync import sync_config
 from bot.receiver import ListReceiver, start_receiver
 from bot.startup import prepare_database
-from bot.worker import InboundWorker
+from bot.admin_notices import send_admin_notice
+from bot.pipeline import process_pending
+from bot.send import flush_outbox, make_sender
+from bot.worker import WakeableLoop
 
 RETRY_WAKE_SECONDS = 30
 MEETINGS_SYNC_MINUTES = 60
+ADMIN_NOTICE_MINUTES = 5
 
 
 def refresh_meetings(app: App) -> None:
@@ -33,10 +37,14 @@ def refresh_meetings(app: App) -> None:
         sync_config(session, app.settings, app.clock.now())
 
 
-def build_scheduler(app: App, worker: InboundWorker, reader: ImapReader | None) -> BackgroundScheduler:
+def build_scheduler(app: App, worker: WakeableLoop, sender: WakeableLoop,
+                    reader: ImapReader | None) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     common = dict(replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=60)
     scheduler.add_job(worker.wake, "interval", seconds=RETRY_WAKE_SECONDS, id="inbound-retry", **common)
+    scheduler.add_job(sender.wake, "interval", seconds=RETRY_WAKE_SECONDS, id="outbox-retry", **common)
+    scheduler.add_job(send_admin_notice, "interval", minutes=ADMIN_NOTICE_MINUTES, args=[app],
+                      id="admin-notices", **common)
     if reader is not None:  # the safety net under IDLE, and the wake-up where there is no IDLE
         scheduler.add_job(reader.wake.set, "interval", seconds=app.settings.imap.poll_seconds,
                           id="imap-poll", **common)
@@ -59,15 +67,18 @@ def describe(app: App, port: int) -> str:
 def run(app: App) -> None:
     """Start everything, print one line, and run until SIGINT/SIGTERM."""
     prepare_database(app)
-    worker = InboundWorker(app)
+    outbound = make_sender(app.settings)
+    sender = WakeableLoop("outbox-sender", lambda: flush_outbox(app, outbound))
+    worker = WakeableLoop("inbound-worker", lambda: process_pending(app), after=sender.wake)
+    sender.start()
     worker.start()
     receiver = reader = None
     if app.settings.inbound == "smtp":
         receiver = start_receiver(app.settings, ListReceiver(app.settings, app.engine, app.clock, worker.wake))
     else:
-        reader = ImapReader(app)
+        reader = ImapReader(app, after=sender.wake)
         reader.start()
-    scheduler = build_scheduler(app, worker, reader)
+    scheduler = build_scheduler(app, worker, sender, reader)
     scheduler.start()
     port = receiver.port if receiver else 0
     print(describe(app, port), flush=True)
@@ -80,6 +91,8 @@ def run(app: App) -> None:
     if reader:
         reader.stop()
     worker.stop()
+    sender.stop()
+    outbound.close()
     app.engine.dispose()
     log_event("stopped")
 

@@ -15,6 +15,8 @@ from sqlmodel import Session
 from bot import answers, authorize
 from bot.app import App
 from bot.bounces import bounced_address, record_bounce
+from bot.list_post import relay
+from bot.people import members
 from bot.classify import (ANSWER, AUTO_REPLY, BOUNCE, BOUNCE_DELAYED, COMMAND, ITIP_REPLY, LOOP, POST,
                           Classification, Inbound)
 from bot.models import InboundMessage
@@ -114,7 +116,15 @@ def command(ctx: Context) -> Outcome:
 
 
 def post(ctx: Context) -> Outcome:
-    return ctx.outcome(HELD, NO_HANDLER)
+    """A member's post goes to every member; anything doubtful waits for a person."""
+    if ctx.row.dmarc == "fail":
+        return ctx.outcome(HELD, "the sender's domain failed DMARC: held for moderation")
+    if authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address) is None:
+        return ctx.outcome(HELD, "not a member: held for moderation")
+    recipients = members(ctx.session, ctx.network.slug)
+    queued = relay(ctx.app, ctx.session, ctx.network, ctx.row.raw, ctx.mail.from_name, ctx.mail.from_address,
+                   ctx.mail.subject, recipients, post_key=f"post:{ctx.row.id}")
+    return ctx.outcome(HANDLED, f"relayed to {queued} members")
 
 
 HANDLERS: dict[str, Callable[[Context], Outcome]] = {

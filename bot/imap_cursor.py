@@ -221,9 +221,10 @@ class MailboxCursor:
 class ImapReader(threading.Thread):
     """The long-running reader: connect, sync, wait; reconnect with capped exponential backoff."""
 
-    def __init__(self, app: App, ssl_context: ssl.SSLContext | None = None):
+    def __init__(self, app: App, ssl_context: ssl.SSLContext | None = None, after=None):
         super().__init__(name="imap-reader", daemon=True)
         self.app = app
+        self.after = after  # called after a pass that processed mail (wakes the outbox sender)
         self.account = ImapAccount.from_settings(app.settings)
         self.ssl_context = ssl_context
         self.wake = threading.Event()
@@ -257,6 +258,8 @@ class ImapReader(threading.Thread):
                 count = cursor.run_once()
                 if count:
                     log_event("imap_pass", woken_by=woken_by, messages=count)
+                    if self.after:
+                        self.after()
                 woken_by = cursor.wait_for_mail(self.wake, self.stopping)
         finally:
             try:

@@ -82,6 +82,7 @@ class Meeting(SQLModel, table=True):
     place: str = ""
     video_link: str = ""
     sequence: int = 0  # iCalendar SEQUENCE: raised when time, place or status changes
+    previous: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))  # before the last change
     updated_at: datetime
 
 

@@ -100,6 +100,8 @@ def _sync_meetings(session: Session, networks: dict[str, Network], planned: list
                                 original_date=plan.original_date, updated_at=now, **values))
             report.meetings_added.append(plan.series_id)
         elif any(getattr(meeting, k) != v for k, v in values.items()):
+            meeting.previous = {k: getattr(meeting, k).isoformat() if k.endswith("_at") else getattr(meeting, k)
+                                for k in ("starts_at", "ends_at", "mode", "place", "video_link")}
             for key, value in values.items():
                 setattr(meeting, key, value)
             meeting.sequence += 1

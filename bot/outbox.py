@@ -76,7 +76,7 @@ def record(session: Session, results: list[Result], now: datetime) -> list[Outbo
 
 
 def _retry_or_expire(session: Session, row: OutboxMessage, now: datetime) -> None:
-    delay = min(RETRY_BASE * 2 ** (row.attempts - 1), RETRY_CAP)
+    delay = min(RETRY_BASE * 2 ** min(row.attempts - 1, 16), RETRY_CAP)
     if now + delay > row.deadline_at:
         row.status = EXPIRED
         session.add(AdminEvent(at=now, kind="outbox-expired",

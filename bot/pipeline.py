@@ -18,7 +18,7 @@ from bot.classify import Inbound, classify
 from bot.db import session_scope
 from bot.handlers import REJECTED, Context, Outcome, handle
 from bot.logs import log_event
-from bot.models import STATE_DONE, STATE_NEW, AuditLog, InboundMessage
+from bot.models import STATE_DONE, STATE_NEW, AdminEvent, AuditLog, InboundMessage
 from bot.parse import ParseLimits, dmarc_result, parse
 from bot.pause import pause_point
 from bot.routing import route
@@ -112,6 +112,9 @@ def _record_failure(app: App, inbound_id: int, error: Exception) -> None:
             session.add(AuditLog(at=now, actor="system", action="inbound-failed",
                                  network_slug=row.network_slug, message_id=row.message_id,
                                  detail=row.reason[:200]))
+            session.add(AdminEvent(at=now, kind="inbound-failed",
+                                   detail=f"inbound #{row.id} {row.message_id} set aside after {row.attempts} "
+                                          f"attempts: {row.reason[:300]} (kkrbot inbox show {row.id})"))
         else:
             row.next_attempt_at = now + timedelta(seconds=settings.retry_base_seconds * 2 ** (row.attempts - 1))
     log_event("stage_failed", level=logging.ERROR, id=inbound_id, attempt=row.attempts,

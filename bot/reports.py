@@ -110,3 +110,15 @@ def print_import(report: ImportReport, rows: int) -> None:
                   f"{len(report.deactivated)} deactivated")
     if report.opted_out_kept:
         console.print("still opted out (not re-subscribed): " + ", ".join(report.opted_out_kept))
+
+
+def print_outbox(app: App, status: str | None, limit: int) -> None:
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if status:
+        query = query.where(OutboxMessage.status == status)
+    table = Table("id", "created", "kind", "network", "to", "status", "attempts", "last error", title="Outbox")
+    with Session(app.engine) as session:
+        for row in session.exec(query):
+            table.add_row(str(row.id), _local(app, row.created_at), row.kind, row.network_slug or "-",
+                          row.recipient, row.status, str(row.attempts), row.last_error[:50])
+    console.print(table)

@@ -1,23 +1,24 @@
-"""The inbound worker: one thread that processes stored messages when woken.
+"""Background loops that run a job when woken: the inbound worker and the outbox sender.
 
-The receiver (and later the IMAP cursor) wakes it after each commit; a periodic
-wake from the scheduler catches retries whose time has come. A wake while it is
-busy is remembered, so no message waits for the next period.
+The receiver (or the IMAP reader) wakes the inbound worker after each commit; the
+inbound worker wakes the sender when it has processed mail; the scheduler wakes
+both periodically for retries whose time has come. A wake while the job runs is
+remembered, so nothing waits for the next period.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from typing import Callable
 
-from bot.app import App
 from bot.logs import log_event
-from bot.pipeline import process_pending
 
 
-class InboundWorker(threading.Thread):
-    def __init__(self, app: App):
-        super().__init__(name="inbound-worker", daemon=True)
-        self.app = app
+class WakeableLoop(threading.Thread):
+    def __init__(self, name: str, job: Callable[[], object], after: Callable[[], None] | None = None):
+        super().__init__(name=name, daemon=True)
+        self.job = job
+        self.after = after
         self._wake = threading.Event()
         self._stopping = threading.Event()
 
@@ -30,13 +31,15 @@ class InboundWorker(threading.Thread):
         self.join(timeout)
 
     def run(self) -> None:
-        self._wake.set()  # resume whatever was stored but not finished before the last stop
+        self._wake.set()  # first run at once: resume what was left unfinished before the last stop
         while not self._stopping.is_set():
             self._wake.wait()
             self._wake.clear()
             if self._stopping.is_set():
                 break
             try:
-                process_pending(self.app)
-            except Exception as error:  # noqa: BLE001 - e.g. the database is away; try again on next wake
-                log_event("worker_error", level=logging.ERROR, error=type(error).__name__, detail=str(error)[:200])
+                if self.job() and self.after:
+                    self.after()
+            except Exception as error:  # noqa: BLE001 - e.g. the database is away: try again on the next wake
+                log_event("worker_error", level=logging.ERROR, worker=self.name, error=type(error).__name__,
+                          detail=str(error)[:200])

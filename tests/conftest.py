@@ -94,3 +94,24 @@ def imap_app(tmp_path, mailbox, clock):
     prepare_database(bot)
     yield bot
     bot.engine.dispose()
+
+
+@pytest.fixture
+def smtp_sink():
+    """A real aiosmtpd server recording what arrives; tests set its faults."""
+    from tests.servers.smtp_sink import SmtpSink
+    from tests.support.config import free_port
+
+    with SmtpSink(free_port()) as sink:
+        yield sink
+
+
+@pytest.fixture
+def smtp_app(tmp_path, smtp_sink, clock):
+    """A ready bot sending over SMTP to the sink (outbound = "smtp")."""
+    env = f"SMTP_HOST=127.0.0.1\nSMTP_PORT={smtp_sink.port}\nSMTP_TLS=none\n"
+    config = make_config(tmp_path, bot_toml={"outbound": '"smtp"'}, env=env)
+    bot = App.create(load_settings(config, environ={}), clock, create_secret=True)
+    prepare_database(bot)
+    yield bot
+    bot.engine.dispose()

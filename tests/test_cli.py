@@ -33,9 +33,10 @@ def test_inbox_show_and_retry(app):
     config = app.settings.config_dir
     shown = kkrbot(config, "inbox", "show", str(stored.id))
     assert shown.returncode == 0
-    for text in ("message-id: <cli@odense.example.dk>", "outcome: held", "reason: no handler yet", "Subject: =?utf-8?q?M=C3=B8de?="):
+    for text in ("message-id: <cli@odense.example.dk>", "outcome: handled", "reason: relayed to 13 members",
+                 "rule: post", "Subject: =?utf-8?q?M=C3=B8de?="):
         assert text in shown.stdout, text
-    listed = kkrbot(config, "inbox", "--outcome", "held")
+    listed = kkrbot(config, "inbox", "--outcome", "handled")
     assert "Møde" in listed.stdout
     retried = kkrbot(config, "inbox", "retry", str(stored.id))
     assert retried.returncode == 0 and "queued again" in retried.stdout

@@ -1,9 +1,7 @@
 """Reading the list's mailbox over IMAP, against a real Dovecot."""
 from __future__ import annotations
 
-import smtplib  # noqa: F401  (kept for symmetry with the SMTP tests' imports)
 import ssl
-import threading
 import time
 
 from sqlmodel import Session, func, select
@@ -17,8 +15,9 @@ from tests.support.inbound import issue_token
 from tests.support.process import BotProcess
 
 MEMBER = ("Søren Ærø", "soren.aero@aarhus.example.dk")
+OUTSIDER = ("Peter Holm", "peter.holm@example.com")
 SAMPLE = {  # corpus file → folder its outcome sends it to
-    "post-utf8.eml": "held", "post-windows-1252.eml": "held", "autoreply-rfc3834-da.eml": "processed",
+    "post-utf8.eml": "processed", "post-windows-1252.eml": "processed", "autoreply-rfc3834-da.eml": "processed",
     "bounce-postfix-dsn.eml": "processed", "loop-x-loop.eml": "processed", "command-hjaelp.eml": "processed",
     "broken-unknown-network.eml": "rejected", "broken-two-from.eml": "rejected",
     "itip-outlook-accept.eml": "rejected",  # its token was never issued
@@ -43,12 +42,14 @@ def folder_counts(server) -> dict[str, int]:
 def test_one_pass_stores_handles_and_moves_each_message_by_outcome(imap_app, mailbox):
     for name in SAMPLE:
         mailbox.append(corpus.load(name, sender=MEMBER))
+    mailbox.append(corpus.sent_by(corpus.load("post-iso-8859-1.eml"), OUTSIDER))  # held for moderation
     cursor = cursor_for(imap_app, mailbox)
     assert cursor.folders["held"] == "kkrbot.held"  # built with the delimiter Dovecot reports
     cursor.run_once()
     stored = rows(imap_app)
-    assert len(stored) == len(SAMPLE) and all(r.state == "done" for r in stored)
+    assert len(stored) == len(SAMPLE) + 1 and all(r.state == "done" for r in stored)
     expected = {f"kkrbot.{folder}": 0 for folder in ("processed", "rejected", "held", "failed")}
+    expected["kkrbot.held"] = 1
     for folder in SAMPLE.values():
         expected[f"kkrbot.{folder}"] += 1
     assert folder_counts(mailbox) == {"INBOX": 0, "kkrbot": 0, **expected}
@@ -59,7 +60,7 @@ def test_one_pass_stores_handles_and_moves_each_message_by_outcome(imap_app, mai
 
 
 def test_routing_by_delivered_to_and_a_second_copy_is_moved_not_handled_again(imap_app, mailbox):
-    raw = corpus.load("post-undisclosed.eml", sender=MEMBER)
+    raw = corpus.sent_by(corpus.load("post-undisclosed.eml"), OUTSIDER)
     mailbox.append(raw)
     mailbox.append(raw)
     cursor_for(imap_app, mailbox).run_once()
@@ -75,7 +76,7 @@ def test_without_move_it_copies_flags_and_expunges(imap_app, mailbox):
     cursor.can_move = False
     cursor.run_once()
     counts = folder_counts(mailbox)
-    assert (counts["INBOX"], counts["kkrbot.held"]) == (0, 1)
+    assert (counts["INBOX"], counts["kkrbot.processed"]) == (0, 1)
 
 
 def test_a_changed_uidvalidity_handles_nothing_twice(imap_app, mailbox):
@@ -121,7 +122,7 @@ def test_idle_wakes_the_reader_and_a_dovecot_restart_loses_nothing(imap_app, mai
     reader = ImapReader(imap_app)
     reader.start()
     try:
-        wait_for(lambda: folder_counts(mailbox).get("kkrbot.held") is not None)  # connected, folders made
+        wait_for(lambda: folder_counts(mailbox).get("kkrbot.processed") is not None)  # connected, folders made
         time.sleep(0.3)  # in IDLE now
         mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
         assert wait_for(lambda: done_count(imap_app) == 1, 10) < 3  # IDLE, not the 60 s poll
@@ -145,7 +146,7 @@ def test_killed_between_storing_and_moving_it_handles_the_message_once_after_res
     try:
         restarted.first_line()
         restarted.wait_for_log("event=outcome")
-        wait_for(lambda: folder_counts(mailbox).get("kkrbot.held") == 1)
+        wait_for(lambda: folder_counts(mailbox).get("kkrbot.processed") == 1)
         time.sleep(0.3)
     finally:
         restarted.stop()
@@ -153,7 +154,8 @@ def test_killed_between_storing_and_moving_it_handles_the_message_once_after_res
 
     with sqlite3.connect(tmp_path / "var" / "kkrbot.sqlite3") as db:
         assert db.execute("select state, outcome, attempts, imap_folder from inboundmessage").fetchall() == [
-            ("done", "held", 1, "kkrbot.held")]
+            ("done", "handled", 1, "kkrbot.processed")]
+        assert db.execute("select count(*) from outboxmessage where kind = 'post'").fetchone() == (13,)
         assert db.execute("select count(*) from auditlog where action like 'inbound-%'").fetchone() == (1,)
     assert folder_counts(mailbox)["INBOX"] == 0
     assert restarted.log().count("event=outcome") == 1

@@ -37,7 +37,7 @@ def test_run_receives_a_mail_and_shows_it_in_status_and_inbox(tmp_path):
         bot.wait_for_log("event=outcome")
         status = kkrbot(config, "status")
         assert status.returncode == 0, status.stderr
-        assert "it-netvaerk" in status.stdout and "inbound: held 1" in status.stdout
+        assert "it-netvaerk" in status.stdout and "inbound: handled 1" in status.stdout
         inbox = kkrbot(config, "inbox")
         assert "Erfaringer med FMK" in inbox.stdout and "mette.ostergaard@herning.example.dk" in inbox.stdout
     finally:
@@ -64,6 +64,7 @@ def test_a_message_stored_but_not_finished_before_sigkill_is_handled_once_after_
         time.sleep(0.3)  # give a wrongly doubled run the chance to show
     finally:
         restarted.stop()
-    assert database_rows(tmp_path, "select state, outcome, attempts from inboundmessage") == [("done", "held", 1)]
+    assert database_rows(tmp_path, "select state, outcome, attempts from inboundmessage") == [("done", "handled", 1)]
+    assert database_rows(tmp_path, "select count(*) from outboxmessage where kind = 'post'") == [(13,)]
     assert database_rows(tmp_path, "select count(*) from auditlog where action like 'inbound-%'") == [(1,)]
     assert restarted.log().count("event=outcome") == 1

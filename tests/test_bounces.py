@@ -1,0 +1,91 @@
+"""Bounce scoring: three within fourteen days disable member mail; role holders keep role mail."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlmodel import Session, select
+
+from bot.bounces import record_bounce
+from bot.db import session_scope
+from bot.models import AdminEvent, Contact, OutboxMessage
+from bot.people import members
+from tests.support import corpus
+from tests.support.inbound import deliver, issue_token
+from tests.support.process import kkrbot
+
+METTE = "mette.ostergaard@herning.example.dk"  # a member
+SOREN = "soren.aero@aarhus.example.dk"  # a member and the vice-chair
+
+
+def bounce(app, address: str) -> None:
+    with session_scope(app.engine) as session:
+        record_bounce(app, session, address, source="dsn")
+
+
+def contact(app, address: str) -> Contact:
+    with Session(app.engine) as session:
+        return session.exec(select(Contact).where(Contact.email == address)).one()
+
+
+def outbox_kinds(app) -> list[tuple[str, str]]:
+    with Session(app.engine) as session:
+        return [(r.kind, r.recipient) for r in session.exec(select(OutboxMessage).order_by(OutboxMessage.id))]
+
+
+def test_three_bounces_within_the_window_disable_delivery_and_tell_the_secretary(app):
+    for _ in range(2):
+        bounce(app, METTE)
+        app.clock.advance(days=6)
+    assert not contact(app, METTE).delivery_disabled
+    bounce(app, METTE)
+    assert contact(app, METTE).delivery_disabled
+    assert outbox_kinds(app) == [("delivery-disabled", "anne.hansen@kl.example.dk")]
+    with Session(app.engine) as session:
+        assert METTE not in [c.email for c in members(session, "it-netvaerk")]
+        assert session.exec(select(AdminEvent)).all() == []  # an ordinary member: the secretary is enough
+
+
+def test_bounces_older_than_the_window_do_not_count(app):
+    for _ in range(3):
+        bounce(app, METTE)
+        app.clock.advance(days=8)
+    assert not contact(app, METTE).delivery_disabled
+
+
+def test_a_role_holder_keeps_role_mail_and_the_administrator_is_told(app):
+    for _ in range(3):
+        bounce(app, SOREN)
+    assert contact(app, SOREN).delivery_disabled
+    with Session(app.engine) as session:
+        [event] = session.exec(select(AdminEvent)).all()
+    assert event.kind == "role-holder-bouncing" and SOREN in event.detail
+
+
+def test_dsns_count_by_their_verp_token_and_delays_never_do(app):
+    for n in range(3):
+        token = issue_token(app, METTE, "agenda", ref=f"r{n}")
+        deliver(app, corpus.load("bounce-postfix-dsn.eml", token), envelope_from="")
+        deliver(app, corpus.load("bounce-delayed.eml", token), envelope_from="")
+    assert contact(app, METTE).delivery_disabled
+
+
+def test_clear_bounce_enables_delivery_again_and_old_bounces_stop_counting(app):
+    app.clock.set(datetime.now(timezone.utc) - timedelta(minutes=1))  # the CLI runs on the real clock
+    for _ in range(3):
+        bounce(app, METTE)
+    result = kkrbot(app.settings.config_dir, "contacts", "clear-bounce", METTE.upper())
+    assert result.returncode == 0, result.stderr
+    assert not contact(app, METTE).delivery_disabled
+    app.clock.advance(minutes=1)
+    bounce(app, METTE)
+    assert not contact(app, METTE).delivery_disabled
+    unknown = kkrbot(app.settings.config_dir, "contacts", "clear-bounce", "nobody@example.dk")
+    assert unknown.returncode == 1 and "not a contact" in unknown.stderr
+
+
+def test_a_bounce_whose_address_cannot_be_found_counts_against_nobody(app):
+    deliver(app, b"From: MAILER-DAEMON@mx.example.dk\r\nTo: it-netvaerk+bounce-zzzzzzzzzzzzzzzzzzzzzzzz@lists.example.dk"
+                 b"\r\nSubject: Undelivered Mail Returned to Sender\r\n\r\nSomething went wrong.\r\n", envelope_from="")
+    with Session(app.engine) as session:
+        assert all(not c.delivery_disabled for c in session.exec(select(Contact)))
+    assert timedelta(days=14) == timedelta(days=app.settings.bounces.window_days)
