@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from bot import tokens
 from bot.models import Contact, IssuedToken, Meeting, Membership, Network
-from bot.network_sync import find_contact
+from bot.network_sync import find_contact, owns
 
 UNKNOWN_TOKEN = "unknown-token"
 OTHER_NETWORK = "token-of-another-network"
@@ -69,10 +69,9 @@ def meeting_matches(session: Session, issued: IssuedToken, uid: str, domain: str
 
 def member(session: Session, network_slug: str, sender: str) -> Contact | None:
     """The active contact behind `sender` with an active membership in the network, else None."""
-    contact = find_contact(session, sender) if sender else None
-    if contact is None or not contact.active:
+    if not sender:
         return None
-    query = (select(Membership.id).join(Network)
-             .where(Network.slug == network_slug, Membership.contact_id == contact.id,
+    query = (select(Contact).join(Membership, Membership.contact_id == Contact.id).join(Network)
+             .where(owns(sender.lower()), Contact.active == True, Network.slug == network_slug,  # noqa: E712
                     Membership.active == True, Membership.role.in_(MEMBER_ROLES)))  # noqa: E712
-    return contact if session.exec(query).first() is not None else None
+    return session.exec(query.limit(1)).first()

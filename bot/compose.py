@@ -129,15 +129,23 @@ def unsubscribe_token(app: App, session: Session, network: NetworkConfig, recipi
     return token
 
 
-def add_list_headers(message: EmailMessage, network: NetworkConfig, unsubscribe: str) -> None:
-    """RFC 2369/2919 list headers. No List-Unsubscribe-Post: RFC 8058 needs HTTPS, and we have no web side."""
+def add_list_headers(message: EmailMessage, network: NetworkConfig, unsubscribe: str | None) -> None:
+    """RFC 2369/2919 list headers. No List-Unsubscribe-Post: RFC 8058 needs HTTPS, and we have no web side.
+
+    `unsubscribe` is the member's token; None leaves List-Unsubscribe to the caller (list_post adds it
+    per member)."""
     message["List-Id"] = f"{one_line(network.name)} <{network.slug}.{network.domain}>"
     message["List-Post"] = f"<mailto:{network.address}>"
     message["List-Help"] = f"<mailto:{network.address}?subject=help>"
-    message["List-Unsubscribe"] = f"<mailto:{tokens.reply_address(network.address, unsubscribe)}?subject=unsubscribe>"
+    if unsubscribe is not None:
+        message["List-Unsubscribe"] = unsubscribe_header(tokens.reply_address(network.address, unsubscribe))
     if network.list_archive:
         message["List-Archive"] = f"<{network.list_archive}>"
     message["Precedence"] = "list"
+
+
+def unsubscribe_header(address: str) -> str:
+    return f"<mailto:{address}?subject=unsubscribe>"
 
 
 def _threading(message: EmailMessage, letter: Letter) -> None:

@@ -18,12 +18,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from bot.app import App
 from bot.db import session_scope
 from bot.imap_routing import route_message
-from bot.inbound_store import ImapOrigin, store_one_in
+from bot.inbound_store import Arrival, ImapOrigin, store_all
 from bot.logs import log_event
 from bot.models import STATE_DONE, AdminEvent, ImapCursor, InboundMessage
 from bot.pause import pause_point
@@ -136,27 +137,26 @@ class MailboxCursor:
     def _store_batch(self, batch: list[int], fetched: dict) -> int:
         """Store the batch raw and advance the cursor, in one transaction; move extra copies away."""
         now = self.app.clock.now()
-        copies = []
+        arrivals = []
+        for uid in batch:
+            raw = fetched.get(uid, {}).get(b"BODY[]")
+            if raw is None:
+                continue  # expunged meanwhile
+            address, delivered_to = route_message(raw, self.app.settings.networks)
+            arrivals.append(Arrival(raw, "imap", address, delivered_to,
+                                    imap=ImapOrigin(self.mailbox, self.uidvalidity, uid)))
         with session_scope(self.app.engine) as session:
-            for uid in batch:
-                data = fetched.get(uid, {})
-                raw = data.get(b"BODY[]")
-                if raw is None:
-                    continue  # expunged meanwhile
-                address, delivered_to = route_message(raw, self.app.settings.networks)
-                stored = store_one_in(session, raw, source="imap", envelope_from="", envelope_to=[],
-                                      delivery=address, delivered_to=delivered_to, now=now,
-                                      imap=ImapOrigin(self.mailbox, self.uidvalidity, uid))
-                if stored.copy:
-                    copies.append(uid)
-                log_event("stored", id=stored.id, source="imap", uid=uid, network=stored.network,
-                          duplicate=stored.duplicate or None)
+            stored = store_all(session, arrivals, now)
             cursor = session.get(ImapCursor, self.mailbox)
             cursor.last_uid, cursor.updated_at = max(batch), now
+        for arrival, item in zip(arrivals, stored):
+            log_event("stored", id=item.id, source="imap", uid=arrival.imap.uid, network=item.network,
+                      duplicate=item.duplicate or None)
         pause_point("after-imap-store")
+        copies = [arrival.imap.uid for arrival, item in zip(arrivals, stored) if item.copy]
         if copies:
             self._move(copies, self.folders["processed"])
-        return len(batch) - len(copies)
+        return len(arrivals) - len(copies)
 
     # -- moving --------------------------------------------------------------------------------
     def move_finished(self) -> int:
@@ -188,8 +188,7 @@ class MailboxCursor:
 
     def _mark_moved(self, row_ids: list[int], folder: str) -> None:
         with session_scope(self.app.engine) as session:
-            for row_id in row_ids:
-                session.get(InboundMessage, row_id).imap_folder = folder
+            session.execute(update(InboundMessage).where(InboundMessage.id.in_(row_ids)).values(imap_folder=folder))
 
     # -- waiting ---------------------------------------------------------------------------------
     def wait_for_mail(self, wake: threading.Event, stop: threading.Event) -> str:

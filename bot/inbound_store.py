@@ -15,7 +15,7 @@ from email.policy import compat32
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.db import session_scope
 from bot.models import InboundMessage
@@ -37,6 +37,23 @@ class ImapOrigin:
     uid: int
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """One copy to store: the bytes, how they came, and for which list address."""
+
+    raw: bytes
+    source: str
+    delivery: ListAddress | None
+    delivered_to: str = ""
+    envelope_from: str = ""
+    envelope_to: tuple[str, ...] = ()
+    imap: ImapOrigin | None = None
+
+    @property
+    def address(self) -> str:
+        return self.delivery.address if self.delivery else self.delivered_to.lower()
+
+
 def message_id_of(raw: bytes) -> tuple[str, bool]:
     """The message's Message-ID, or a synthetic one from its bytes (and True)."""
     try:
@@ -54,12 +71,12 @@ def store_inbound(engine: Engine, raw: bytes, *, source: str, envelope_from: str
                   envelope_to: list[str], deliveries: list[ListAddress | None], now: datetime,
                   delivered_to: str = "") -> list[Stored]:
     """Commit one row per delivery (None = for no known network) and return them."""
+    arrivals = [Arrival(raw, source, delivery, delivered_to, envelope_from, tuple(envelope_to))
+                for delivery in deliveries]
     for attempt in range(2):
         try:
             with session_scope(engine) as session:
-                return [store_one_in(session, raw, source=source, envelope_from=envelope_from,
-                                     envelope_to=envelope_to, delivery=delivery, delivered_to=delivered_to,
-                                     now=now) for delivery in deliveries]
+                return store_all(session, arrivals, now)
         except IntegrityError:
             # A concurrent delivery of the same copy won the unique key; the retry finds it.
             if attempt:
@@ -67,36 +84,45 @@ def store_inbound(engine: Engine, raw: bytes, *, source: str, envelope_from: str
     raise AssertionError("unreachable")
 
 
-def store_one_in(session, raw: bytes, *, source: str, envelope_from: str, envelope_to: list[str],
-                 delivery: ListAddress | None, delivered_to: str, now: datetime,
-                 imap: ImapOrigin | None = None) -> Stored:
-    """Store one copy in the caller's transaction, or find the stored one.
-
-    A message read again after a UIDVALIDITY change is the stored row under its new
-    UID: the row is re-pointed there (and moved again once finished).
-    """
-    message_id, synthetic = message_id_of(raw)
-    digest = hashlib.sha256(raw).hexdigest()
-    address = delivery.address if delivery else (delivered_to or "").lower()
-    same_id = session.exec(select(InboundMessage).where(InboundMessage.delivered_to == address,
-                                                        InboundMessage.message_id == message_id)).all()
-    for row in same_id:
-        if row.content_hash == digest:
-            return _found_again(row, imap)
-    row = InboundMessage(
-        received_at=now, source=source, envelope_from=envelope_from, envelope_to=list(envelope_to),
-        delivered_to=address, network_slug=delivery.network if delivery else None,
-        message_id=message_id, message_id_synthetic=synthetic, message_id_reused=bool(same_id),
-        content_hash=digest, size=len(raw), raw=raw,
-        imap_mailbox=imap.mailbox if imap else None, imap_uidvalidity=imap.uidvalidity if imap else None,
-        imap_uid=imap.uid if imap else None,
-    )
-    session.add(row)
+def store_all(session: Session, arrivals: list[Arrival], now: datetime) -> list[Stored]:
+    """Store many copies in the caller's transaction with one lookup for duplicates."""
+    identities = [(a, *message_id_of(a.raw), hashlib.sha256(a.raw).hexdigest()) for a in arrivals]
+    query = select(InboundMessage).where(InboundMessage.message_id.in_({i[1] for i in identities}))
+    known: dict[tuple[str, str], list[InboundMessage]] = {}
+    for row in session.exec(query):
+        known.setdefault((row.delivered_to, row.message_id), []).append(row)
+    results, new_rows = [], []
+    for arrival, message_id, synthetic, digest in identities:
+        same_id = known.setdefault((arrival.address, message_id), [])
+        found = next((row for row in same_id if row.content_hash == digest), None)
+        if found is not None:
+            results.append(lambda found=found, imap=arrival.imap: _found_again(found, imap))
+            continue
+        row = _new_row(arrival, message_id, synthetic, digest, reused=bool(same_id), now=now)
+        same_id.append(row)
+        session.add(row)
+        new_rows.append(row)
+        results.append(lambda row=row: Stored(row.id, row.network_slug, duplicate=False))
     session.flush()
-    return Stored(row.id, row.network_slug, duplicate=False)
+    return [result() for result in results]
+
+
+def _new_row(arrival: Arrival, message_id: str, synthetic: bool, digest: str, reused: bool,
+             now: datetime) -> InboundMessage:
+    imap = arrival.imap
+    return InboundMessage(
+        received_at=now, source=arrival.source, envelope_from=arrival.envelope_from,
+        envelope_to=list(arrival.envelope_to), delivered_to=arrival.address,
+        network_slug=arrival.delivery.network if arrival.delivery else None,
+        message_id=message_id, message_id_synthetic=synthetic, message_id_reused=reused,
+        content_hash=digest, size=len(arrival.raw), raw=arrival.raw,
+        imap_mailbox=imap.mailbox if imap else None, imap_uidvalidity=imap.uidvalidity if imap else None,
+        imap_uid=imap.uid if imap else None)
 
 
 def _found_again(row: InboundMessage, imap: ImapOrigin | None) -> Stored:
+    """A message read again after a UIDVALIDITY change is the stored row under its new UID:
+    the row is re-pointed there (and moved again once finished)."""
     if imap is None or row.imap_mailbox is None:
         return Stored(row.id, row.network_slug, duplicate=True)
     if row.imap_uidvalidity == imap.uidvalidity and row.imap_uid != imap.uid:

@@ -16,7 +16,8 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from email.headerregistry import Address
+from email.header import Header
+from email.utils import formataddr
 from email.message import EmailMessage
 from email.policy import SMTP
 
@@ -25,7 +26,7 @@ from sqlmodel import Session, select
 
 from bot import tokens
 from bot.app import App
-from bot.compose import Recipient, add_list_headers, base_context
+from bot.compose import Recipient, add_list_headers, base_context, unsubscribe_header
 from bot.models import Contact, IssuedToken, OutboxMessage
 from bot.network_config import NetworkConfig
 from bot.templates import one_line, render
@@ -72,18 +73,27 @@ def build_skeleton(network: NetworkConfig, raw: bytes, author_name: str, author:
     content = b"".join(line for name, line in fields if name in CONTENT_HEADERS) or \
         b"Content-Type: text/plain; charset=us-ascii\r\n"
     boundary = f"kkrbot-{uuid.uuid4().hex}"
-    ours = EmailMessage(policy=SMTP)
-    ours["From"] = Address(display_name=one_line(f"{author_name or author} via {network.name}"),
-                           addr_spec=network.address)
-    ours["Reply-To"] = Address(display_name=one_line(author_name), addr_spec=author)
-    ours["X-Original-From"] = str(Address(display_name=one_line(author_name), addr_spec=author))
-    ours["X-Kkrbot-Kind"] = "post"
-    ours["X-Loop"] = network.address
-    ours["Content-Type"] = f'multipart/mixed; boundary="{boundary}"'
-    if b"mime-version" not in {name.encode() for name, _ in fields}:
-        ours["MIME-Version"] = "1.0"
-    added = ours.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n"
-    return Skeleton(head=kept + added, body_part=content + b"\r\n" + body, boundary=boundary)
+    ours = [("From", _address(f"{author_name or author} via {network.name}", network.address)),
+            ("Reply-To", _address(author_name, author)), ("X-Original-From", _address(author_name, author)),
+            ("X-Kkrbot-Kind", "post"), ("X-Loop", network.address),
+            ("Content-Type", f'multipart/mixed; boundary="{boundary}"')]
+    if "mime-version" not in {name for name, _ in fields}:
+        ours.append(("MIME-Version", "1.0"))
+    list_headers = EmailMessage(policy=SMTP)
+    add_list_headers(list_headers, network, unsubscribe=None)
+    added = "".join(f"{name}: {value}\r\n" for name, value in ours).encode("ascii")
+    return Skeleton(head=kept + added + list_headers.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n",
+                    body_part=content + b"\r\n" + body, boundary=boundary)
+
+
+def _address(name: str, address: str) -> str:
+    """An address header value built once: an ASCII name quoted as needed, any other name as
+    RFC 2047 encoded-words of at most 75 characters, folded onto continuation lines."""
+    name = one_line(name)
+    if name.isascii():
+        return formataddr((name, address))
+    encoded = Header(name, "utf-8").encode(maxlinelen=76, linesep="\r\n")
+    return f"{encoded}\r\n <{address}>"
 
 
 def _split(raw: bytes) -> tuple[bytes, bytes]:
@@ -119,12 +129,10 @@ def _row(app: App, network: NetworkConfig, skeleton: Skeleton, contact: Contact,
          subject: str, post_key: str, now) -> dict:
     unsubscribe_address = tokens.reply_address(network.address, unsubscribe)
     bounce_token = tokens.make_token(app.token_secret, network.slug, contact.email, post_key)
-    list_headers = EmailMessage(policy=SMTP)
-    add_list_headers(list_headers, network, unsubscribe)
     context = base_context(app, network, _recipient(contact), network.address) | {
         "original_subject": subject, "unsubscribe_address": unsubscribe_address}
     footer = render("post", network.language, context)
-    raw = (skeleton.head + list_headers.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    raw = (skeleton.head + f"List-Unsubscribe: {unsubscribe_header(unsubscribe_address)}\r\n\r\n".encode()
            + _multipart(skeleton, footer.text, footer.html))
     return dict(dedupe_key=f"{post_key}:{contact.email}", kind="post", network_slug=network.slug,
                 recipient=contact.email, envelope_from=tokens.bounce_address(network.address, bounce_token),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, or_, select
 
 from bot.meeting_dates import PlannedMeeting, planned_meetings
 from bot.models import CHAIR, SECRETARY, VICE_CHAIR, Alias, Contact, Meeting, Membership, Network
@@ -59,12 +59,12 @@ def _sync_networks(session: Session, configs: tuple[NetworkConfig, ...], report:
 
 def find_contact(session: Session, address: str) -> Contact | None:
     """The contact owning an address, by their e-mail or one of their aliases."""
-    address = address.lower()
-    contact = session.exec(select(Contact).where(Contact.email == address)).first()
-    if contact is None:
-        alias = session.get(Alias, address)
-        contact = session.get(Contact, alias.contact_id) if alias else None
-    return contact
+    return session.exec(select(Contact).where(owns(address.lower()))).first()
+
+
+def owns(address: str):
+    """A condition on Contact: `address` (lowercase) is the contact's e-mail or one of its aliases."""
+    return or_(Contact.email == address, Contact.id.in_(select(Alias.contact_id).where(Alias.address == address)))
 
 
 def _sync_roles(session: Session, network: Network, config: NetworkConfig, report: SyncReport) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from bot.logs import log_event
@@ -51,23 +52,31 @@ def queued(session: Session, dedupe_key: str) -> bool:
     return session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)).first() is not None
 
 
-def due(session: Session, now: datetime, limit: int) -> list[Delivery]:
+def due(session: Session, now: datetime, limit: int, exclude: set[int] = frozenset()) -> list[Delivery]:
+    """Rows whose time has come, oldest first, leaving out those being sent right now."""
     query = (select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.envelope_from, OutboxMessage.raw)
-             .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now)
+             .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now,
+                    OutboxMessage.id.not_in(exclude) if exclude else True)
              .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
     return [Delivery(*row) for row in session.exec(query)]
 
 
 def record(session: Session, results: list[Result], now: datetime) -> list[OutboxMessage]:
-    """Store a batch's results; return the rows that bounced (for bounce scoring)."""
+    """Store a batch's results; return the rows that bounced (for bounce scoring).
+
+    Deliveries are mostly plain successes: those are one UPDATE for the whole batch."""
+    sent = [r.id for r in results if r.status == SENT]
+    if sent:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
+                        .values(status=SENT, sent_at=now, attempts=OutboxMessage.attempts + 1, last_error=""))
     bounced = []
     for result in results:
+        if result.status == SENT:
+            continue
         row = session.get(OutboxMessage, result.id)
         row.attempts += 1
         row.last_error = result.detail[:500]
-        if result.status == SENT:
-            row.status, row.sent_at = SENT, now
-        elif result.status == BOUNCED:
+        if result.status == BOUNCED:
             row.status = BOUNCED
             bounced.append(row)
         else:

@@ -102,6 +102,8 @@ def header_text(value: object, defects: list[str] | None = None) -> str:
     """Decode a header value: RFC 2047 words, raw 8-bit bytes, broken encodings; never raises."""
     if value is None:
         return ""
+    if isinstance(value, str):
+        value = re.sub(r"\r?\n(?=[ \t])", "", value)  # unfold (RFC 5322): the whitespace stays
     try:
         chunks = decode_header(value if isinstance(value, (str, Header)) else str(value))
     except Exception:  # noqa: BLE001 - a malformed encoded-word: keep the text as it stands

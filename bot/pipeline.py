@@ -46,25 +46,40 @@ def process_pending(app: App, limit: int = 100) -> int:
 
 
 def process_batch(app: App, ids: list[int]) -> None:
-    """Decide each message inside a savepoint, commit outcomes and effects of the batch together."""
+    """Decide the batch in one transaction: outcomes and effects commit together.
+
+    If any message raises, the whole batch rolls back and each message is done again
+    on its own, so only the bad one fails and nothing is applied twice.
+    """
     pause_point("before-process")
-    failures: list[tuple[int, Exception]] = []
-    with session_scope(app.engine) as session:
+    try:
+        with session_scope(app.engine) as session:
+            finished = [_finish(app, session, row, decide(app, session, row)) for row in _new_rows(session, ids)]
+    except Exception:  # noqa: BLE001 - retried one by one below
         for inbound_id in ids:
-            row = session.get(InboundMessage, inbound_id)
-            if row is None or row.state != STATE_NEW:
-                continue  # another worker finished it first
-            try:
-                with session.begin_nested():
-                    _finish(app, session, row, decide(app, session, row))
-            except Exception as error:  # noqa: BLE001 - a bad message must never stop the loop
-                failures.append((inbound_id, error))
-    for inbound_id, error in failures:
+            _process_alone(app, inbound_id)
+        return
+    for line in finished:
+        log_event("outcome", **line)
+
+
+def _process_alone(app: App, inbound_id: int) -> None:
+    try:
+        with session_scope(app.engine) as session:
+            finished = [_finish(app, session, row, decide(app, session, row))
+                        for row in _new_rows(session, [inbound_id])]
+    except Exception as error:  # noqa: BLE001 - a bad message must never stop the loop
         _record_failure(app, inbound_id, error)
+        return
+    for line in finished:
+        log_event("outcome", **line)
 
 
-def process_message(app: App, inbound_id: int) -> None:
-    process_batch(app, [inbound_id])
+def _new_rows(session: Session, ids: list[int]) -> list[InboundMessage]:
+    """The rows still to do; locked on PostgreSQL so two workers never take the same one."""
+    query = (select(InboundMessage).where(InboundMessage.id.in_(ids), InboundMessage.state == STATE_NEW)
+             .order_by(InboundMessage.id).with_for_update())
+    return list(session.exec(query))
 
 
 def decide(app: App, session: Session, row: InboundMessage) -> Outcome:
@@ -86,7 +101,8 @@ def decide(app: App, session: Session, row: InboundMessage) -> Outcome:
     return handle(ctx)
 
 
-def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -> None:
+def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -> dict:
+    """Record the outcome on the row and in the audit log; return what to log once committed."""
     now = app.clock.now()
     row.state, row.outcome, row.reason = STATE_DONE, outcome.outcome, outcome.reason
     row.rule, row.kind, row.finished_at = outcome.rule, outcome.kind, now
@@ -94,8 +110,8 @@ def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -
     session.add(AuditLog(at=now, actor=row.from_address or row.envelope_from or "unknown",
                          action=f"inbound-{outcome.outcome}", network_slug=row.network_slug,
                          message_id=row.message_id, detail=outcome.reason[:200]))
-    log_event("outcome", id=row.id, network=row.network_slug, outcome=outcome.outcome,
-              kind=outcome.kind, rule=outcome.rule or None, reason=outcome.reason or None)
+    return dict(id=row.id, network=row.network_slug, outcome=outcome.outcome, kind=outcome.kind,
+                rule=outcome.rule or None, reason=outcome.reason or None)
 
 
 def _record_failure(app: App, inbound_id: int, error: Exception) -> None:

@@ -11,6 +11,9 @@ import queue
 import smtplib
 import ssl
 import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +27,7 @@ from bot.outbox import BOUNCED, SENT, Delivery, Result
 from bot.settings import Settings
 
 RETRY = "retry"
+LOGIN_ALARM_SECONDS = 15 * 60
 
 
 class Sender(Protocol):
@@ -54,8 +58,28 @@ class MaildirSender:
         pass
 
 
+class _Batch:
+    """Results of one batch, filled in by the lanes."""
+
+    def __init__(self, size: int):
+        self.results: list[Result] = []
+        self.size = size
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        if size == 0:
+            self.done.set()
+
+    def add(self, result: Result) -> None:
+        with self.lock:
+            self.results.append(result)
+            if len(self.results) == self.size:
+                self.done.set()
+
+
 class SmtpSender:
-    """A few persistent SMTP connections used in parallel; each result classified 2xx/4xx/5xx."""
+    """A few persistent SMTP connections, each owned by one lane thread that takes the next
+    delivery from a shared queue; each result classified 2xx/4xx/5xx. Batches flow through
+    without a barrier, so no connection waits for the slowest one of a batch."""
 
     def __init__(self, settings: Settings):
         secrets = settings.secrets
@@ -65,31 +89,37 @@ class SmtpSender:
         self.user, self.password = secrets.get("SMTP_USER"), secrets.get("SMTP_PASSWORD")
         self.local_hostname = settings.networks[0].domain if settings.networks else None
         self.connections: list[smtplib.SMTP | None] = [None] * settings.outbox.connections
+        self.work: queue.SimpleQueue = queue.SimpleQueue()
+        self.lanes: list[threading.Thread] = []
+        self.failing_since: float | None = None  # when connecting or logging in started to fail
+        self.last_failure = ""
+        self.alarm_raised = False
 
     def send(self, deliveries: list[Delivery]) -> list[Result]:
-        work: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
+        self._start_lanes()
+        batch = _Batch(len(deliveries))
         for delivery in deliveries:
-            work.put(delivery)
-        results: list[Result] = []
-        lanes = min(len(self.connections), len(deliveries))
-        threads = [threading.Thread(target=self._lane, args=(i, work, results)) for i in range(lanes)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return results
+            self.work.put((delivery, batch))
+        batch.done.wait()
+        return batch.results
 
-    def _lane(self, slot: int, work: queue.SimpleQueue, results: list[Result]) -> None:
-        while True:
-            try:
-                delivery = work.get_nowait()
-            except queue.Empty:
-                return
-            results.append(self._send_one(slot, delivery))
+    def _start_lanes(self) -> None:
+        if not self.lanes:
+            self.lanes = [threading.Thread(target=self._lane, args=(slot,), name=f"smtp-lane-{slot}", daemon=True)
+                          for slot in range(len(self.connections))]
+            for lane in self.lanes:
+                lane.start()
+
+    def _lane(self, slot: int) -> None:
+        while (item := self.work.get()) is not None:
+            delivery, batch = item
+            batch.add(self._send_one(slot, delivery))
+        self._quit(slot)
 
     def _send_one(self, slot: int, delivery: Delivery) -> Result:
         try:
             connection = self._connection(slot)
+            self.failing_since = None
             connection.sendmail(delivery.envelope_from, [delivery.recipient], delivery.raw)
             return Result(delivery.id, SENT, "250")
         except smtplib.SMTPRecipientsRefused as error:
@@ -102,13 +132,31 @@ class SmtpSender:
         except (smtplib.SMTPException, OSError) as error:
             self._drop(slot)
             return Result(delivery.id, RETRY, f"{type(error).__name__}: {error}")
+        except Exception as error:  # noqa: BLE001 - a lane must never die: its batch would wait forever
+            self._drop(slot)
+            return Result(delivery.id, RETRY, f"{type(error).__name__}: {error}")
 
     def _connection(self, slot: int) -> smtplib.SMTP:
         connection = self.connections[slot]
         if connection is None:
-            connection = self._connect()
+            try:
+                connection = self._connect()
+            except (smtplib.SMTPException, OSError) as error:
+                self.failing_since = self.failing_since or time.monotonic()
+                self.last_failure = f"{type(error).__name__}: {error}"
+                raise
             self.connections[slot] = connection
         return connection
+
+    def trouble(self) -> str | None:
+        """Once per episode: a description when connecting or logging in has failed for 15 minutes."""
+        if self.failing_since is None:
+            self.alarm_raised = False
+            return None
+        if self.alarm_raised or time.monotonic() - self.failing_since < LOGIN_ALARM_SECONDS:
+            return None
+        self.alarm_raised = True
+        return f"SMTP {self.host}:{self.port}: failing for over 15 minutes: {self.last_failure[:200]}"
 
     def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()
@@ -138,14 +186,20 @@ class SmtpSender:
             except OSError:
                 pass
 
+    def _quit(self, slot: int) -> None:
+        connection, self.connections[slot] = self.connections[slot], None
+        if connection is not None:
+            try:
+                connection.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+
     def close(self) -> None:
-        for slot, connection in enumerate(self.connections):
-            if connection is not None:
-                try:
-                    connection.quit()
-                except (smtplib.SMTPException, OSError):
-                    pass
-                self.connections[slot] = None
+        for _ in self.lanes:
+            self.work.put(None)
+        for lane in self.lanes:
+            lane.join(30)
+        self.lanes = []
 
 
 def _by_code(outbox_id: int, code: int, text: bytes | str) -> Result:
@@ -162,22 +216,49 @@ def make_sender(settings: Settings) -> Sender:
 
 
 def flush_outbox(app: App, sender: Sender) -> int:
-    """Send every due row, batch by batch; return how many deliveries were attempted."""
+    """Send every due row, batch by batch; return how many deliveries were attempted.
+
+    Two batches are in flight: while one is on the wire, the previous one's results are
+    recorded and the next one is read, so the SMTP connections never wait for the database.
+    """
+    attempted = 0
+    in_flight: set[int] = set()
+    pending: deque[Future] = deque()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="outbox-batch") as wire:
+        while True:
+            with Session(app.engine) as session:
+                batch = outbox.due(session, app.clock.now(), app.settings.outbox.batch_size, exclude=in_flight)
+            if batch:
+                in_flight |= {d.id for d in batch}
+                pending.append(wire.submit(sender.send, batch))
+                attempted += len(batch)
+            if not pending:
+                return attempted
+            if len(pending) == 2 or not batch:
+                results = pending.popleft().result()
+                _record(app, results)
+                in_flight -= {r.id for r in results}
+                if results and all(r.status == RETRY for r in results):  # the server is away: back off
+                    for rest in pending:
+                        _record(app, rest.result())
+                    _report_trouble(app, sender)
+                    return attempted
+
+
+def _report_trouble(app: App, sender: Sender) -> None:
+    trouble = sender.trouble() if hasattr(sender, "trouble") else None
+    if trouble:
+        from bot.admin_notices import record
+
+        record(app, "smtp-failing", trouble)
+
+
+def _record(app: App, results: list[Result]) -> None:
     from bot.bounces import record_refusals
 
-    attempted = 0
-    while True:
-        with Session(app.engine) as session:
-            batch = outbox.due(session, app.clock.now(), app.settings.outbox.batch_size)
-        if not batch:
-            return attempted
-        results = sender.send(batch)
-        with session_scope(app.engine) as session:
-            bounced = outbox.record(session, results, app.clock.now())
-            record_refusals(app, session, bounced)
-        for result in results:
-            log_event("sent" if result.status == SENT else "send_" + result.status, outbox=result.id,
-                      detail=None if result.status == SENT else result.detail[:120])
-        attempted += len(batch)
-        if all(r.status == RETRY for r in results):
-            return attempted  # everything is backing off: try again on the next run
+    with session_scope(app.engine) as session:
+        bounced = outbox.record(session, results, app.clock.now())
+        record_refusals(app, session, bounced)
+    for result in results:
+        log_event("sent" if result.status == SENT else "send_" + result.status, outbox=result.id,
+                  detail=None if result.status == SENT else result.detail[:120])
