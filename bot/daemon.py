@@ -21,6 +21,7 @@ from bot.logs import log_event
 from bot.network_sync import sync_config
 from bot.receiver import ListReceiver, start_receiver
 from bot.startup import prepare_database
+from bot import admin_notices
 from bot.admin_notices import send_admin_notice
 from bot.pipeline import process_pending
 from bot.send import flush_outbox, make_sender
@@ -68,13 +69,15 @@ def run(app: App) -> None:
     """Start everything, print one line, and run until SIGINT/SIGTERM."""
     prepare_database(app)
     outbound = make_sender(app.settings)
-    sender = WakeableLoop("outbox-sender", lambda: flush_outbox(app, outbound))
-    worker = WakeableLoop("inbound-worker", lambda: process_pending(app), after=sender.wake)
+    tell = lambda detail: admin_notices.record(app, "storage-error", detail)  # noqa: E731
+    sender = WakeableLoop("outbox-sender", lambda: flush_outbox(app, outbound), on_recovered=tell)
+    worker = WakeableLoop("inbound-worker", lambda: process_pending(app), after=sender.wake, on_recovered=tell)
     sender.start()
     worker.start()
     receiver = reader = None
     if app.settings.inbound == "smtp":
-        receiver = start_receiver(app.settings, ListReceiver(app.settings, app.engine, app.clock, worker.wake))
+        receiver = start_receiver(app.settings, ListReceiver(app.settings, app.engine, app.clock, worker.wake,
+                                                             on_recovered=tell))
     else:
         reader = ImapReader(app, after=sender.wake)
         reader.start()

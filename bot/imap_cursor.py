@@ -60,7 +60,10 @@ def connect(account: ImapAccount, context: ssl.SSLContext | None = None) -> IMAP
                         ssl_context=context, timeout=60)
     if account.tls == "starttls":
         client.starttls(context)
-    client.login(account.user, account.password)
+    if b"LOGINDISABLED" in client.capabilities() and b"AUTH=PLAIN" in client.capabilities():
+        client.plain_login(account.user, account.password)  # SASL PLAIN where LOGIN is switched off
+    else:
+        client.login(account.user, account.password)
     return client
 
 

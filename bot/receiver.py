@@ -31,11 +31,14 @@ CANNOT_STORE = "451 4.3.0 Cannot store the message right now; please try again l
 class ListReceiver:
     """aiosmtpd handler: accepts list addresses, stores each message before saying 250."""
 
-    def __init__(self, settings: Settings, engine, clock: Clock, on_stored: Callable[[], None]):
+    def __init__(self, settings: Settings, engine, clock: Clock, on_stored: Callable[[], None],
+                 on_recovered: Callable[[str], None] | None = None):
         self.settings = settings
         self.engine = engine
         self.clock = clock
         self.on_stored = on_stored
+        self.on_recovered = on_recovered  # told, once storing works again, how often it failed (451)
+        self.failures: list[str] = []
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
@@ -52,9 +55,15 @@ class ListReceiver:
         try:
             stored = await loop.run_in_executor(None, self._store, raw, envelope, deliveries)
         except (SQLAlchemyError, OSError) as error:
-            log_event("store_failed", level=40, source="smtp", error=type(error).__name__,
-                      detail=str(error).splitlines()[0][:200])
+            detail = str(error).splitlines()[0][:200] if str(error) else ""
+            self.failures.append(f"{type(error).__name__}: {detail}")
+            log_event("store_failed", level=40, source="smtp", error=type(error).__name__, detail=detail)
             return CANNOT_STORE
+        if self.failures and self.on_recovered:
+            failures, self.failures = self.failures, []
+            message = (f"the SMTP receiver answered 451 {len(failures)} time(s) because it could not store "
+                       f"mail; first: {failures[0]}; last: {failures[-1]}")
+            await loop.run_in_executor(None, self.on_recovered, message)
         for item in stored:
             log_event("stored", id=item.id, source="smtp", network=item.network, bytes=len(raw),
                       duplicate=item.duplicate or None)

@@ -9,11 +9,18 @@ from bot.compose import AUTO_REPLIED, Letter, compose
 from bot.outbox import enqueue
 from bot.people import sender_recipient
 
+# Mail that only confirms what the bot did. X-Auto-Response-Suppress (Exchange) is the sender asking
+# not to be answered automatically: we honour it for these, and still act on the mail.
+ACKNOWLEDGEMENTS = ("item-ack", "rsvp-ack", "unsubscribe-done", "moderation-result")
+
 
 def reply(ctx, kind: str, context: dict | None = None, tag: str = "") -> bool:
-    """Queue a `kind` mail answering the inbound message in `ctx`; False when there is nobody to answer."""
+    """Queue a `kind` mail answering the inbound message in `ctx`; False when there is nobody to answer
+    or the sender asked for no acknowledgements."""
     mail, network = ctx.mail, ctx.network
     if not mail.from_address or mail.from_address.endswith("@" + network.domain):
+        return False
+    if kind in ACKNOWLEDGEMENTS and suppresses_acknowledgements(mail):
         return False
     letter = Letter(
         kind=kind, network=network,
@@ -28,3 +35,9 @@ def refusal(ctx, reason: str, detail: str = "") -> bool:
     """A polite refusal that says what to do instead."""
     return reply(ctx, "refusal", {"reason": reason, "original_subject": ctx.mail.subject, "detail": detail},
                  tag=reason)
+
+
+def suppresses_acknowledgements(mail) -> bool:
+    """X-Auto-Response-Suppress: All, or a list naming AutoReply (Exchange's values)."""
+    values = {v.strip().lower() for v in mail.header("X-Auto-Response-Suppress").split(",")}
+    return bool(values & {"all", "autoreply"})

@@ -15,12 +15,19 @@ from bot.logs import log_event
 
 
 class WakeableLoop(threading.Thread):
-    def __init__(self, name: str, job: Callable[[], object], after: Callable[[], None] | None = None):
+    """A job run on every wake. If it raises (the database locked or gone, the disk full), the loop
+    goes on; once the job works again, `on_recovered` hears what went wrong and for how long, so the
+    administrator can be told (through the database, which was the thing failing)."""
+
+    def __init__(self, name: str, job: Callable[[], object], after: Callable[[], None] | None = None,
+                 on_recovered: Callable[[str], None] | None = None):
         super().__init__(name=name, daemon=True)
         self.job = job
         self.after = after
+        self.on_recovered = on_recovered
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._failures: list[str] = []
 
     def wake(self) -> None:
         self._wake.set()
@@ -41,5 +48,17 @@ class WakeableLoop(threading.Thread):
                 if self.job() and self.after:
                     self.after()
             except Exception as error:  # noqa: BLE001 - e.g. the database is away: try again on the next wake
+                self._failures.append(f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}")
                 log_event("worker_error", level=logging.ERROR, worker=self.name, error=type(error).__name__,
                           detail=str(error)[:200])
+                continue
+            self._recovered()
+
+    def _recovered(self) -> None:
+        if self._failures and self.on_recovered:
+            failures, self._failures = self._failures, []
+            try:
+                self.on_recovered(f"{self.name} failed {len(failures)} time(s) before it worked again; "
+                                  f"first: {failures[0]}; last: {failures[-1]}")
+            except Exception:  # noqa: BLE001 - telling must not break the loop
+                self._failures = failures

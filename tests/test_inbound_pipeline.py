@@ -118,3 +118,26 @@ def test_a_stage_that_raises_is_retried_then_set_aside_and_the_loop_goes_on(app,
     assert (failed.state, failed.outcome, failed.attempts) == ("done", "failed", app.settings.processing.max_attempts)
     assert "RuntimeError: handler exploded" in failed.reason  # (decided twice per attempt: in its batch, then alone)
     assert pipeline.retry(app, bad) and row(app, bad).state == "new"
+
+
+def test_x_auto_response_suppress_stops_acknowledgements_only(app):
+    from bot.classify import Classification, Inbound
+    from bot.handlers import Context
+    from bot.parse import parse
+    from bot.replies import reply
+    from bot.routing import route
+
+    def context_for(raw: bytes, session):
+        network = app.settings.network("it-netvaerk")
+        mail = parse(raw)
+        inbound = Inbound(mail, network, route(network.address, app.settings.networks))
+        return Context(app, session, row(app, deliver(app, raw)), mail, network, inbound,
+                       Classification("answer", "test"))
+
+    suppressing = corpus.sent_by(corpus.load("post-suppress.eml"), MEMBER)
+    with Session(app.engine) as session:
+        ctx = context_for(suppressing, session)
+        assert reply(ctx, "unsubscribe-done") is False  # an acknowledgement: not sent
+        assert reply(ctx, "help") is True  # what was asked for: sent
+        session.commit()
+    assert [m.kind for m in outbox(app) if m.kind != "post"] == ["help"]

@@ -103,12 +103,12 @@ def test_unknown_recipient_is_refused_with_550(app, receiver):
     assert rows(app) == []
 
 
-def receiver_with(config_dir, clock, **settings: str):
+def receiver_with(config_dir, clock, on_recovered=None, **settings: str):
     """A second receiver on the same database, with changed bot.toml settings."""
     set_keys(config_dir / "bot.toml", settings)
     other = App.create(load_settings(config_dir, environ={}), clock)
-    return start_receiver(other.settings, ListReceiver(other.settings, other.engine, clock, lambda: None),
-                          port=free_port())
+    return start_receiver(other.settings, ListReceiver(other.settings, other.engine, clock, lambda: None,
+                                                       on_recovered=on_recovered), port=free_port())
 
 
 def test_oversize_message_is_refused_with_552(app, config_dir, clock):
@@ -125,7 +125,8 @@ def test_oversize_message_is_refused_with_552(app, config_dir, clock):
 
 
 def test_a_busy_database_answers_451_and_stores_nothing(app, config_dir, clock):
-    controller = receiver_with(config_dir, clock, **{"processing.busy_timeout_ms": "200"})
+    told = []
+    controller = receiver_with(config_dir, clock, told.append, **{"processing.busy_timeout_ms": "200"})
     path = app.settings.database_url.split("///", 1)[1]
     blocker = sqlite3.connect(path, timeout=0, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database past the busy timeout
@@ -137,6 +138,7 @@ def test_a_busy_database_answers_451_and_stores_nothing(app, config_dir, clock):
         assert rows(app) == []
         assert send(controller, mail()) == {}  # and the next delivery works
         assert len(rows(app)) == 1
+        assert len(told) == 1 and "answered 451 1 time(s)" in told[0]  # for the administrator
     finally:
         blocker.close()
         controller.stop()
