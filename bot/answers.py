@@ -31,6 +31,12 @@ BY_KIND = {
 }
 
 
+# Mail we send as an automatic answer: a reply to one is never answered again (RFC 3834),
+# or two bots would answer each other forever.
+AUTOMATIC = ("help", "refusal", "contacts", "item-ack", "item-late", "rsvp-ack", "moderation-result",
+             "unsubscribe-done", "delivery-disabled", "admin-notice")
+
+
 def intent(kind: str, first_word: str) -> str | None:
     """What an answer means for a bot mail of `kind`, or None if the bot cannot read it."""
     accepted = BY_KIND.get(kind)

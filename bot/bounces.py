@@ -2,8 +2,8 @@
 
 A bounce is a DSN (or a known non-standard bounce) arriving inbound, or a 5xx from
 the SMTP server. Our VERP envelope sender (`<slug>+bounce-<token>@…`) names the
-recipient; otherwise flufl.bounce finds the address. `threshold` bounces within
-`window_days` disable the contact's member mail and tell the secretary; role mail
+recipient; otherwise flufl.bounce finds the address. bounces on `threshold`
+different days within `window_days` disable the contact's member mail and tell the secretary; role mail
 keeps being tried and the administrator is told, because the role needs someone.
 Delayed notices never count; a bounce whose address cannot be found counts
 against nobody.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from bot import tokens
@@ -39,20 +38,24 @@ def record_bounce(app: App, session: Session, address: str, *, source: str, deta
     return contact
 
 
-def bounced_address(session: Session, verp_token: str | None, found: list[str]) -> str:
-    """The recipient a bounce is about: our VERP token says it exactly; else what the parser found."""
+def bounced_address(session: Session, verp_token: str | None) -> str:
+    """The recipient a bounce is about, as our VERP envelope sender names it.
+
+    Every mail we send has a VERP envelope sender, so a real bounce of our mail comes back to
+    `+bounce-<token>`. A "bounce" without a known token counts against nobody: anyone can
+    write a DSN naming a member to the plain list address.
+    """
     issued = tokens.lookup(session, verp_token)
-    if issued is not None:
-        return issued.address
-    return found[0] if len(found) == 1 else ""
+    return issued.address if issued is not None else ""
 
 
 def _recent(app: App, session: Session, contact: Contact) -> int:
+    """Days with a bounce in the window: an afternoon of one server refusing everything is one."""
     since = app.clock.now() - timedelta(days=app.settings.bounces.window_days)
     if contact.bounces_cleared_at and contact.bounces_cleared_at > since:
         since = contact.bounces_cleared_at
-    query = select(func.count()).select_from(Bounce).where(Bounce.contact_id == contact.id, Bounce.at >= since)
-    return session.exec(query).one()
+    moments = session.exec(select(Bounce.at).where(Bounce.contact_id == contact.id, Bounce.at >= since)).all()
+    return len({moment.date() for moment in moments})
 
 
 def disable_delivery(app: App, session: Session, contact: Contact) -> None:

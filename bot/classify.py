@@ -30,9 +30,9 @@ COMMAND_WORDS = {"hjælp": "help", "hjaelp": "help", "help": "help", "hjelp": "h
                  "kontakter": "contacts", "contacts": "contacts",
                  "afmeld": "unsubscribe", "unsubscribe": "unsubscribe", "avmeld": "unsubscribe"}
 ITEM_COMMAND = re.compile(r"^(dagsordenspunkt|agenda\s+item)\s*:\s*(?P<title>.*\S)\s*$", re.I)
-AUTO_SUBJECT = re.compile(
+AUTO_SUBJECT = re.compile(  # the prefix and its colon, as the clients write it: "Fravær på mødet" is a post
     r"^\s*(autosvar|automatisk svar|fraværende|fravær|out of office|automatic reply|auto(matic)?[- ]?reply|"
-    r"abwesenheitsnotiz|autoreply|frånvaro)\b", re.I)
+    r"abwesenheitsnotiz|autoreply|frånvaro)\s*:", re.I)
 BOUNCE_SUBJECT = re.compile(
     r"(undeliver|undelivered|delivery status notification|delivery failure|mail delivery failed|failure notice|"
     r"returned mail|non[- ]?remis|kan ikke leveres|kunne ikke leveres|returmail|mail system error)", re.I)
@@ -135,6 +135,11 @@ def itip_reply(inbound: Inbound) -> Classification | None:
 
 # -- automatic mail ----------------------------------------------------------------------------
 
+def null_sender(inbound: Inbound) -> Classification | None:
+    """RFC 5321 §4.5.5: mail with an empty reverse path is never answered (nor relayed)."""
+    return Classification(AUTO_REPLY, "null-sender") if inbound.null_sender else None
+
+
 def auto_submitted(inbound: Inbound) -> Classification | None:
     """RFC 3834: any Auto-Submitted value other than "no"."""
     value = inbound.mail.header("Auto-Submitted").strip().lower()
@@ -212,8 +217,8 @@ def post(inbound: Inbound) -> Classification:
     return Classification(POST, "post")
 
 
-RULES: list[Rule] = [x_loop, own_message_id, bounce, itip_reply, auto_submitted, autoreply_headers, precedence,
-                     autoreply_subject, receipt, to_bounce_address, answer, command, post]
+RULES: list[Rule] = [x_loop, own_message_id, bounce, itip_reply, null_sender, auto_submitted, autoreply_headers,
+                     precedence, autoreply_subject, receipt, to_bounce_address, answer, command, post]
 
 
 def classify(inbound: Inbound) -> Classification:

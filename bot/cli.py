@@ -204,8 +204,11 @@ def outbox_retry(ctx: typer.Context, outbox_id: int = typer.Argument(..., metava
 
     bot = _app(ctx)
     with session_scope(bot.engine) as session:
-        if not retry_now(session, outbox_id, bot.clock.now()):
-            raise UserError(f"no outbox mail #{outbox_id}")
+        try:
+            if not retry_now(session, outbox_id, bot.clock.now()):
+                raise UserError(f"no outbox mail #{outbox_id}")
+        except ValueError as error:
+            raise UserError(str(error)) from error
     typer.echo(f"#{outbox_id} queued again; the running bot sends it")
 
 

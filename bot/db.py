@@ -27,7 +27,7 @@ def make_engine(url: str, busy_timeout_ms: int = 5000) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False,
                                                   "timeout": busy_timeout_ms / 1000})
         event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
-        event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "begin", _begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -51,16 +51,18 @@ def _sqlite_pragmas(busy_timeout_ms: int):
     return apply
 
 
-def _begin_immediate(connection) -> None:
-    """Take SQLite's write lock at BEGIN, so a busy database waits out the busy timeout
-    and then fails cleanly, instead of failing mid-transaction on a read-to-write upgrade."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _begin(connection) -> None:
+    """Units of work (session_scope) take SQLite's write lock at BEGIN, so a busy database waits
+    out the busy timeout and then fails cleanly instead of failing on a read-to-write upgrade.
+    Read-only sessions begin deferred: in WAL mode they never wait for a writer."""
+    writes = connection.get_execution_options().get("kkrbot_writes", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(engine.execution_options(kkrbot_writes=True), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -16,6 +16,7 @@ from bot import answers, authorize
 from bot.app import App
 from bot.bounces import bounced_address, record_bounce
 from bot.list_post import relay
+from bot.opt_out import opt_out
 from bot.people import members
 from bot.classify import (ANSWER, AUTO_REPLY, BOUNCE, BOUNCE_DELAYED, COMMAND, ITIP_REPLY, LOOP, POST,
                           Classification, Inbound)
@@ -59,10 +60,11 @@ def ignore(ctx: Context) -> Outcome:
 
 def bounce(ctx: Context) -> Outcome:
     detail = ctx.classification.detail
-    address = bounced_address(ctx.session, detail.get("token"), detail.get("addresses", []))
+    address = bounced_address(ctx.session, detail.get("token"))
+    named = ", ".join(detail.get("addresses", [])[:3])
     record_bounce(ctx.app, ctx.session, address, source="dsn", inbound_id=ctx.row.id,
-                  detail=ctx.classification.rule)
-    who = address or "an address that could not be found (counted against nobody)"
+                  detail=f"{ctx.classification.rule}; names {named or 'no address'}")
+    who = address or f"no mail of ours (names {named or 'no address'}; counted against nobody)"
     return ctx.outcome(IGNORED, f"bounce for {who}")
 
 
@@ -94,13 +96,27 @@ def answer(ctx: Context) -> Outcome:
         if verdict.code == authorize.WRONG_SENDER:
             refusal(ctx, "wrong-sender")
         return ctx.outcome(REJECTED, f"{verdict.code}: {verdict.reason}")
-    kind = f"answer:{verdict.issued.kind}"
+    issued = verdict.issued
+    kind = f"answer:{issued.kind}"
+    if issued.kind in answers.AUTOMATIC:
+        return ctx.outcome(IGNORED, "a reply to an automatic mail of ours: not answered again", kind=kind)
+    if issued.kind == "list-unsubscribe":  # the List-Unsubscribe address: opted out at once
+        return unsubscribe(ctx, verdict, kind)
     word = first_word(ctx.mail.text)
-    meaning = answers.intent(verdict.issued.kind, word)
+    meaning = answers.intent(issued.kind, word)
     if meaning is None:
         refusal(ctx, "not-understood", detail=word)
         return ctx.outcome(HANDLED, f"answer not understood (first word {word!r}): help sent", kind=kind)
+    if issued.kind == "unsubscribe-confirm":
+        return unsubscribe(ctx, verdict, kind)
     return ctx.outcome(HELD, f"{NO_HANDLER} ({meaning})", kind=kind)
+
+
+def unsubscribe(ctx: Context, verdict: authorize.Verdict, kind: str) -> Outcome:
+    if verdict.contact is None or not opt_out(ctx.session, verdict.contact, ctx.network.slug, ctx.app.clock.now()):
+        return ctx.outcome(HANDLED, "already opted out (or not a member)", kind=kind)
+    reply(ctx, "unsubscribe-done")
+    return ctx.outcome(HANDLED, f"opted out of {ctx.network.slug}", kind=kind)
 
 
 def command(ctx: Context) -> Outcome:
@@ -112,6 +128,9 @@ def command(ctx: Context) -> Outcome:
     if authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address) is None:
         refusal(ctx, "not-member")
         return ctx.outcome(REJECTED, f"not a member of {ctx.network.slug}: refusal sent", kind=kind)
+    if name == "unsubscribe":  # asks to confirm: a forged From cannot opt somebody out
+        reply(ctx, "unsubscribe-confirm")
+        return ctx.outcome(HANDLED, "confirmation requested", kind=kind)
     return ctx.outcome(HELD, NO_HANDLER, kind=kind)
 
 

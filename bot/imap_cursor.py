@@ -35,6 +35,7 @@ FOLDER_BY_OUTCOME = {"handled": "processed", "ignored": "processed", "rejected":
 IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: re-issue IDLE before the server's 29-minute timeout
 BACKOFF_CAP_SECONDS = 60
 LOGIN_ALARM_SECONDS = 15 * 60
+FETCH_BYTES = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class MailboxCursor:
         self.mailbox = self.settings.mailbox
         self.folders = self._ensure_folders()
         self.uidvalidity = 0
+        self.limit = app.settings.limits.max_message_bytes
         self.can_move = b"MOVE" in client.capabilities()
         self.can_uid_expunge = b"UIDPLUS" in client.capabilities()
 
@@ -116,13 +118,37 @@ class MailboxCursor:
         status = self.client.select_folder(self.mailbox, readonly=False)
         self.uidvalidity = int(status[b"UIDVALIDITY"])
         last_uid = self._cursor_position()
-        uids = [uid for uid in self.client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid]
+        uids = sorted(uid for uid in self.client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid)
         stored = 0
         for start in range(0, len(uids), self.settings.batch_size):
-            batch = sorted(uids[start:start + self.settings.batch_size])
-            fetched = self.client.fetch(batch, ["BODY.PEEK[]"])
-            stored += self._store_batch(batch, fetched)
+            chunk = uids[start:start + self.settings.batch_size]
+            sizes = {uid: data.get(b"RFC822.SIZE", 0) for uid, data in self.client.fetch(chunk, ["RFC822.SIZE"]).items()}
+            for batch in self._by_bytes(chunk, sizes):
+                stored += self._store_batch(batch, self._fetch(batch, sizes), sizes)
         return stored
+
+    def _by_bytes(self, uids: list[int], sizes: dict[int, int]):
+        """Batches of at most FETCH_BYTES (at least one message): a backlog of big mail stays small in memory."""
+        batch, total = [], 0
+        for uid in uids:
+            if batch and total + sizes.get(uid, 0) > FETCH_BYTES:
+                yield batch
+                batch, total = [], 0
+            batch.append(uid)
+            total += min(sizes.get(uid, 0), self.limit)
+        if batch:
+            yield batch
+
+    def _fetch(self, batch: list[int], sizes: dict[int, int]) -> dict[int, bytes]:
+        """The raw messages; of one over the size limit only its header (it stays in the mailbox)."""
+        normal = [uid for uid in batch if sizes.get(uid, 0) <= self.limit]
+        large = [uid for uid in batch if uid not in normal]
+        raws = {uid: data.get(b"BODY[]") for uid, data in self.client.fetch(normal, ["BODY.PEEK[]"]).items()} \
+            if normal else {}
+        if large:
+            for uid, data in self.client.fetch(large, ["BODY.PEEK[HEADER]"]).items():
+                raws[uid] = data.get(b"BODY[HEADER]")
+        return raws
 
     def _cursor_position(self) -> int:
         with session_scope(self.app.engine) as session:
@@ -137,16 +163,17 @@ class MailboxCursor:
                 session.add(cursor)
             return cursor.last_uid
 
-    def _store_batch(self, batch: list[int], fetched: dict) -> int:
+    def _store_batch(self, batch: list[int], fetched: dict[int, bytes], sizes: dict[int, int]) -> int:
         """Store the batch raw and advance the cursor, in one transaction; move extra copies away."""
         now = self.app.clock.now()
         arrivals = []
         for uid in batch:
-            raw = fetched.get(uid, {}).get(b"BODY[]")
+            raw = fetched.get(uid)
             if raw is None:
                 continue  # expunged meanwhile
             address, delivered_to = route_message(raw, self.app.settings.networks)
-            arrivals.append(Arrival(raw, "imap", address, delivered_to,
+            oversize = sizes.get(uid, 0) if sizes.get(uid, 0) > self.limit else 0
+            arrivals.append(Arrival(raw, "imap", address, delivered_to, oversize=oversize,
                                     imap=ImapOrigin(self.mailbox, self.uidvalidity, uid)))
         with session_scope(self.app.engine) as session:
             stored = store_all(session, arrivals, now)
@@ -276,11 +303,14 @@ class ImapReader(threading.Thread):
             log_event("imap_unavailable", level=logging.WARNING, error=type(error).__name__,
                       detail=str(error)[:200], host=self.account.host)
         elif now - self.failing_since > LOGIN_ALARM_SECONDS and not self.alarm_raised:
-            self.alarm_raised = True
-            with session_scope(self.app.engine) as session:
-                session.add(AdminEvent(at=self.app.clock.now(), kind="imap-failing",
-                                       detail=f"IMAP {self.account.host}: failing for over 15 minutes: "
-                                              f"{type(error).__name__}: {str(error)[:200]}"))
+            try:
+                with session_scope(self.app.engine) as session:
+                    session.add(AdminEvent(at=self.app.clock.now(), kind="imap-failing",
+                                           detail=f"IMAP {self.account.host}: failing for over 15 minutes: "
+                                                  f"{type(error).__name__}: {str(error)[:200]}"))
+                self.alarm_raised = True
+            except Exception:  # noqa: BLE001 - the database too: try again on the next failure
+                pass
 
     def _recovered(self) -> None:
         if self.failing_since is not None:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from bot.db import session_scope
-from bot.models import InboundMessage
+from bot.models import STATE_DONE, InboundMessage
 from bot.routing import ListAddress
 
 
@@ -48,6 +48,7 @@ class Arrival:
     envelope_from: str = ""
     envelope_to: tuple[str, ...] = ()
     imap: ImapOrigin | None = None
+    oversize: int = 0  # the size of a message over the limit, of which only the header is kept here
 
     @property
     def address(self) -> str:
@@ -99,6 +100,9 @@ def store_all(session: Session, arrivals: list[Arrival], now: datetime) -> list[
             results.append(lambda found=found, imap=arrival.imap: _found_again(found, imap))
             continue
         row = _new_row(arrival, message_id, synthetic, digest, reused=bool(same_id), now=now)
+        if arrival.oversize:  # settled at once: too large to handle, kept whole in the mailbox
+            row.state, row.outcome, row.finished_at, row.size = STATE_DONE, "rejected", now, arrival.oversize
+            row.reason, row.rule = f"too large ({arrival.oversize} bytes); only its header is stored", "size-limit"
         same_id.append(row)
         session.add(row)
         new_rows.append(row)

@@ -128,14 +128,14 @@ def _unsubscribe_tokens(app: App, session: Session, network: NetworkConfig, cont
 def _row(app: App, network: NetworkConfig, skeleton: Skeleton, contact: Contact, unsubscribe: str,
          subject: str, post_key: str, now) -> dict:
     unsubscribe_address = tokens.reply_address(network.address, unsubscribe)
-    bounce_token = tokens.make_token(app.token_secret, network.slug, contact.email, post_key)
     context = base_context(app, network, _recipient(contact), network.address) | {
         "original_subject": subject, "unsubscribe_address": unsubscribe_address}
     footer = render("post", network.language, context)
     raw = (skeleton.head + f"List-Unsubscribe: {unsubscribe_header(unsubscribe_address)}\r\n\r\n".encode()
            + _multipart(skeleton, footer.text, footer.html))
     return dict(dedupe_key=f"{post_key}:{contact.email}", kind="post", network_slug=network.slug,
-                recipient=contact.email, envelope_from=tokens.bounce_address(network.address, bounce_token),
+                # The member's standing token names them in a bounce too (it is recorded; a per-post one is not).
+                recipient=contact.email, envelope_from=tokens.bounce_address(network.address, unsubscribe),
                 message_id=_message_id(skeleton.head), raw=raw, status="queued", attempts=0,
                 next_attempt_at=now, deadline_at=now + _deadline(app), last_error="", created_at=now)
 

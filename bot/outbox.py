@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from bot.logs import log_event
 from bot.models import AdminEvent, OutboxMessage
 
 QUEUED, SENT, BOUNCED, EXPIRED = "queued", "sent", "bounced", "expired"
+BATCH_BYTES = 20 * 1024 * 1024
 RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=2)
 
@@ -37,6 +38,7 @@ class Result:
     id: int
     status: str  # sent, retry, bounced
     detail: str = ""
+    scores: bool = True  # a bounce that counts against the recipient (RCPT refused), not a refused text
 
 
 def enqueue(session: Session, row: OutboxMessage) -> bool:
@@ -52,12 +54,26 @@ def queued(session: Session, dedupe_key: str) -> bool:
     return session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)).first() is not None
 
 
-def due(session: Session, now: datetime, limit: int, exclude: set[int] = frozenset()) -> list[Delivery]:
-    """Rows whose time has come, oldest first, leaving out those being sent right now."""
+def due(session: Session, now: datetime, limit: int, exclude: set[int] = frozenset(),
+        max_bytes: int = BATCH_BYTES) -> list[Delivery]:
+    """Rows whose time has come, oldest first, leaving out those being sent right now.
+
+    At most `limit` rows and about `max_bytes` of mail (at least one row), so a batch of
+    large posts does not fill the memory."""
+    sizes = session.exec(select(OutboxMessage.id, func.length(OutboxMessage.raw))
+                         .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now,
+                                OutboxMessage.id.not_in(exclude) if exclude else True)
+                         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)).all()
+    chosen, total = [], 0
+    for outbox_id, size in sizes:
+        if chosen and total + size > max_bytes:
+            break
+        chosen.append(outbox_id)
+        total += size
+    if not chosen:
+        return []
     query = (select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.envelope_from, OutboxMessage.raw)
-             .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now,
-                    OutboxMessage.id.not_in(exclude) if exclude else True)
-             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
+             .where(OutboxMessage.id.in_(chosen)).order_by(OutboxMessage.id))
     return [Delivery(*row) for row in session.exec(query)]
 
 
@@ -66,9 +82,10 @@ def record(session: Session, results: list[Result], now: datetime) -> list[Outbo
 
     Deliveries are mostly plain successes: those are one UPDATE for the whole batch."""
     sent = [r.id for r in results if r.status == SENT]
-    if sent:
+    if sent:  # the text of a sent mail is not kept: the row stays as the record that it went
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
-                        .values(status=SENT, sent_at=now, attempts=OutboxMessage.attempts + 1, last_error=""))
+                        .values(status=SENT, sent_at=now, attempts=OutboxMessage.attempts + 1, last_error="",
+                                raw=b""))
     bounced = []
     for result in results:
         if result.status == SENT:
@@ -78,7 +95,8 @@ def record(session: Session, results: list[Result], now: datetime) -> list[Outbo
         row.last_error = result.detail[:500]
         if result.status == BOUNCED:
             row.status = BOUNCED
-            bounced.append(row)
+            if result.scores:
+                bounced.append(row)
         else:
             _retry_or_expire(session, row, now)
     return bounced
@@ -103,6 +121,8 @@ def retry_now(session: Session, outbox_id: int, now: datetime) -> bool:
     row = session.get(OutboxMessage, outbox_id)
     if row is None:
         return False
+    if not row.raw:
+        raise ValueError(f"outbox #{outbox_id} was sent; its text is not kept, so it cannot be sent again")
     row.status, row.next_attempt_at = QUEUED, now
     row.deadline_at = max(row.deadline_at, now + timedelta(days=1))
     return True

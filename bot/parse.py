@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from email.header import Header, decode_header
 from email.message import Message
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 
 import html2text
 
@@ -141,20 +141,32 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str] | None = 
 
 
 def _read_sender(mail: ParsedMail) -> None:
-    raw = mail.header("From")
-    found = [(name, address) for name, address in getaddresses([raw]) if "@" in address]
+    """The one From address, parsed from the raw header: an address hidden inside an RFC 2047
+    encoded-word (`=?utf-8?q?Navn_=3Cx=40y=3E?=`) is text, not an address (it is how a
+    forged From slips past DMARC), so only the display name is decoded."""
+    found = _raw_addresses(mail, "From")
     if len(found) != 1:
         mail.defects.append("NoSingleFromAddress" if found else "UnparsableFrom")
-        name, address = parseaddr(raw)
-        found = [(name, address)] if "@" in address else []
     if found:
-        mail.from_name, address = found[0]
-        mail.from_address = address.strip().lower()
+        name, address = found[0]
+        mail.from_name, mail.from_address = header_text(name, mail.defects), address
+
+
+def _raw_addresses(mail: ParsedMail, name: str) -> list[tuple[str, str]]:
+    values = [_raw_text(value) for value in (mail.message.get_all(name) or [])]
+    return [(display, address.strip().lower()) for display, address in getaddresses(values)
+            if "@" in address and "=?" not in address]
+
+
+def _raw_text(value: object) -> str:
+    """A header as it was written (8-bit bytes decoded, encoded-words left alone)."""
+    if isinstance(value, Header):
+        return header_text(value)  # raw 8-bit bytes: there are no encoded-words to hide behind
+    return re.sub(r"\r?\n(?=[ \t])", "", str(value))
 
 
 def _addresses(mail: ParsedMail, name: str) -> list[str]:
-    values = mail.headers(name)
-    return [address.strip().lower() for _, address in getaddresses(values) if "@" in address]
+    return [address for _, address in _raw_addresses(mail, name)]
 
 
 def _read_body(mail: ParsedMail, message: Message, limits: ParseLimits) -> None:

@@ -11,12 +11,13 @@ import logging
 import traceback
 from datetime import timedelta
 
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, or_, select
 
 from bot.app import App
 from bot.classify import Inbound, classify
 from bot.db import session_scope
-from bot.handlers import REJECTED, Context, Outcome, handle
+from bot.handlers import IGNORED, REJECTED, Context, Outcome, handle
 from bot.logs import log_event
 from bot.models import STATE_DONE, STATE_NEW, AdminEvent, AuditLog, InboundMessage
 from bot.parse import ParseLimits, dmarc_result, parse
@@ -95,10 +96,34 @@ def decide(app: App, session: Session, row: InboundMessage) -> Outcome:
     if address is None:
         return Outcome(REJECTED, "addressed to no known network", rule="routing", kind="unrouted")
     row.network_slug = address.network
-    null_sender = (row.source == "smtp" and row.envelope_from == "") or mail.header("Return-Path").strip() == "<>"
+    twin = other_copy(session, row)
+    if twin is not None:
+        return Outcome(IGNORED, f"another copy of #{twin} (same Message-ID for this network)",
+                       rule="duplicate", kind="duplicate")
+    null_sender = (row.source == "smtp" and row.envelope_from in ("", "<>")) or \
+        mail.header("Return-Path").strip() == "<>"
     inbound = Inbound(mail=mail, network=settings.network(address.network), address=address, null_sender=null_sender)
     ctx = Context(app, session, row, mail, inbound.network, inbound, classify(inbound))
     return handle(ctx)
+
+
+def other_copy(session: Session, row: InboundMessage) -> int | None:
+    """The copy of this message that stands for all copies sent to one network, if not this one.
+
+    One mail can reach a network twice: to `list+<token>` with the list itself in Cc, or
+    again through a backup MX with other trace headers. Only one copy acts: the one sent to
+    a `+tag` address (it carries the token), else the first stored.
+    """
+    if row.message_id_synthetic:
+        return None
+    others = session.exec(select(InboundMessage.id, InboundMessage.delivered_to).where(
+        InboundMessage.network_slug == row.network_slug, InboundMessage.message_id == row.message_id,
+        InboundMessage.id != row.id)).all()
+    if not others:
+        return None
+    copies = [(row.id, row.delivered_to), *others]
+    chosen = min(copies, key=lambda c: ("+" not in c[1].split("@")[0], c[0]))[0]
+    return None if chosen == row.id else chosen
 
 
 def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -> dict:
@@ -117,10 +142,13 @@ def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -
 def _record_failure(app: App, inbound_id: int, error: Exception) -> None:
     settings = app.settings.processing
     now = app.clock.now()
+    if isinstance(error, OperationalError):  # the database was busy: not the message's fault
+        log_event("stage_deferred", id=inbound_id, error=type(error).__name__)
+        return
     with session_scope(app.engine) as session:
         row = session.get(InboundMessage, inbound_id)
-        if row is None:
-            return
+        if row is None or row.state != STATE_NEW:
+            return  # another worker finished it meanwhile
         row.attempts += 1
         row.reason = f"{type(error).__name__}: {error}"[:500]
         if row.attempts >= settings.max_attempts:

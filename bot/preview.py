@@ -33,7 +33,7 @@ def render_preview(app: App, network_slug: str | None, kind: str, lang: str | No
     network = app.settings.network(network_slug) if network_slug else app.settings.networks[0]
     if lang:
         network = replace(network, language=lang)
-    with Session(app.engine) as session:
+    with Session(app.engine.execution_options(kkrbot_writes=True)) as session:  # composing records tokens
         people = members(session, network.slug)
         who = recipient(people[0]) if people else Recipient(address=network.address, name="")
         if kind in MEETING_KINDS:

@@ -2,7 +2,7 @@
 
 Contract with the sending server (in production, the organisation's Postfix):
   250  only after the raw bytes and the envelope are committed to the database;
-  451  when they cannot be stored (the sender keeps the mail and retries);
+  451  when they cannot be stored, for any reason (the sender keeps the mail and retries);
   550  for an address that is not a list address (or a +tag of one);
   552  over max_message_bytes (aiosmtpd enforces it and advertises SIZE);
   500/501/503/554 for protocol abuse, from aiosmtpd itself.
@@ -14,7 +14,6 @@ from typing import Callable
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.clock import Clock
 from bot.inbound_store import store_inbound
@@ -54,7 +53,7 @@ class ListReceiver:
         loop = asyncio.get_running_loop()
         try:
             stored = await loop.run_in_executor(None, self._store, raw, envelope, deliveries)
-        except (SQLAlchemyError, OSError) as error:
+        except Exception as error:  # noqa: BLE001 - whatever it is, 451 keeps the mail at the sender
             detail = str(error).splitlines()[0][:200] if str(error) else ""
             self.failures.append(f"{type(error).__name__}: {detail}")
             log_event("store_failed", level=40, source="smtp", error=type(error).__name__, detail=detail)

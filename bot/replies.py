@@ -5,9 +5,19 @@ marked `Auto-Submitted: auto-replied`. We never answer our own addresses.
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from bot.answers import AUTOMATIC
 from bot.compose import AUTO_REPLIED, Letter, compose
+from bot.logs import log_event
+from bot.models import OutboxMessage
 from bot.outbox import enqueue
 from bot.people import sender_recipient
+
+DAILY_CAP = 10  # automatic answers to one address a day: the last guard against mail loops
 
 # Mail that only confirms what the bot did. X-Auto-Response-Suppress (Exchange) is the sender asking
 # not to be answered automatically: we honour it for these, and still act on the mail.
@@ -22,6 +32,9 @@ def reply(ctx, kind: str, context: dict | None = None, tag: str = "") -> bool:
         return False
     if kind in ACKNOWLEDGEMENTS and suppresses_acknowledgements(mail):
         return False
+    if _answered_today(ctx, mail.from_address) >= DAILY_CAP:
+        log_event("reply_capped", to=mail.from_address, kind=kind)
+        return False
     letter = Letter(
         kind=kind, network=network,
         recipient=sender_recipient(ctx.session, mail.from_address, mail.from_name),
@@ -35,6 +48,13 @@ def refusal(ctx, reason: str, detail: str = "") -> bool:
     """A polite refusal that says what to do instead."""
     return reply(ctx, "refusal", {"reason": reason, "original_subject": ctx.mail.subject, "detail": detail},
                  tag=reason)
+
+
+def _answered_today(ctx, address: str) -> int:
+    since = ctx.app.clock.now() - timedelta(days=1)
+    query = select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.recipient == address.lower(), OutboxMessage.kind.in_(AUTOMATIC), OutboxMessage.created_at >= since)
+    return ctx.session.exec(query).one()
 
 
 def suppresses_acknowledgements(mail) -> bool:

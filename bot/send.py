@@ -1,8 +1,9 @@
 """Send: deliver due outbox rows, over SMTP or into a Maildir, and record what happened.
 
 The one window where a crash can send a mail twice is after the server said 250
-and before the batch's results are committed; it is kept to one batch
-(`[outbox] batch_size`).
+and before the results are committed; it is kept to the two batches in flight
+(`[outbox] batch_size` each). A busy database does not open it: results that cannot
+be written are kept and written before anything else is sent.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from bot import outbox
@@ -31,6 +33,8 @@ LOGIN_ALARM_SECONDS = 15 * 60
 
 
 class Sender(Protocol):
+    unrecorded: list[Result]
+
     def send(self, deliveries: list[Delivery]) -> list[Result]: ...
 
     def close(self) -> None: ...
@@ -42,6 +46,7 @@ class MaildirSender:
 
     def __init__(self, path: Path):
         self.maildir = mailbox.Maildir(path, create=True)
+        self.unrecorded: list[Result] = []
 
     def send(self, deliveries: list[Delivery]) -> list[Result]:
         return [self._deliver(d) for d in deliveries]
@@ -91,6 +96,7 @@ class SmtpSender:
         self.connections: list[smtplib.SMTP | None] = [None] * settings.outbox.connections
         self.work: queue.SimpleQueue = queue.SimpleQueue()
         self.lanes: list[threading.Thread] = []
+        self.unrecorded: list[Result] = []  # delivered, but not yet recorded: recorded before anything else
         self.failing_since: float | None = None  # when connecting or logging in started to fail
         self.last_failure = ""
         self.alarm_raised = False
@@ -126,8 +132,9 @@ class SmtpSender:
             code, text = error.recipients.get(delivery.recipient, (450, b"refused"))
             return _by_code(delivery.id, code, text)
         except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as error:
+            # A 5xx to the text (size, content) is not the recipient's address failing: not scored.
             self._reset(slot)
-            status = _by_code(delivery.id, error.smtp_code, error.smtp_error)
+            status = _by_code(delivery.id, error.smtp_code, error.smtp_error, scores=False)
             return status if isinstance(error, smtplib.SMTPDataError) else Result(delivery.id, RETRY, status.detail)
         except (smtplib.SMTPException, OSError) as error:
             self._drop(slot)
@@ -202,10 +209,10 @@ class SmtpSender:
         self.lanes = []
 
 
-def _by_code(outbox_id: int, code: int, text: bytes | str) -> Result:
+def _by_code(outbox_id: int, code: int, text: bytes | str, scores: bool = True) -> Result:
     detail = f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
     if 500 <= code < 600:
-        return Result(outbox_id, BOUNCED, detail)
+        return Result(outbox_id, BOUNCED, detail, scores=scores)
     return Result(outbox_id, RETRY, detail)
 
 
@@ -220,7 +227,11 @@ def flush_outbox(app: App, sender: Sender) -> int:
 
     Two batches are in flight: while one is on the wire, the previous one's results are
     recorded and the next one is read, so the SMTP connections never wait for the database.
+    Results that cannot be recorded (the database is busy) are kept and recorded before
+    anything else is read: a mail the server accepted is never taken for unsent.
     """
+    if not _record_leftovers(app, sender):
+        return 0
     attempted = 0
     in_flight: set[int] = set()
     pending: deque[Future] = deque()
@@ -236,13 +247,24 @@ def flush_outbox(app: App, sender: Sender) -> int:
                 return attempted
             if len(pending) == 2 or not batch:
                 results = pending.popleft().result()
-                _record(app, results)
+                if not _record(app, sender, results):
+                    for rest in pending:
+                        _record(app, sender, rest.result())
+                    return attempted
                 in_flight -= {r.id for r in results}
                 if results and all(r.status == RETRY for r in results):  # the server is away: back off
                     for rest in pending:
-                        _record(app, rest.result())
+                        _record(app, sender, rest.result())
                     _report_trouble(app, sender)
                     return attempted
+
+
+def _record_leftovers(app: App, sender: Sender) -> bool:
+    leftovers = getattr(sender, "unrecorded", [])
+    if not leftovers:
+        return True
+    sender.unrecorded = []
+    return _record(app, sender, leftovers)
 
 
 def _report_trouble(app: App, sender: Sender) -> None:
@@ -253,12 +275,19 @@ def _report_trouble(app: App, sender: Sender) -> None:
         record(app, "smtp-failing", trouble)
 
 
-def _record(app: App, results: list[Result]) -> None:
+def _record(app: App, sender: Sender, results: list[Result]) -> bool:
+    """Commit a batch's results; on a database error keep them on the sender for the next run."""
     from bot.bounces import record_refusals
 
-    with session_scope(app.engine) as session:
-        bounced = outbox.record(session, results, app.clock.now())
-        record_refusals(app, session, bounced)
+    try:
+        with session_scope(app.engine) as session:
+            bounced = outbox.record(session, results, app.clock.now())
+            record_refusals(app, session, bounced)
+    except SQLAlchemyError as error:
+        sender.unrecorded = [*getattr(sender, "unrecorded", []), *results]
+        log_event("outbox_record_failed", level=40, results=len(results), error=type(error).__name__)
+        return False
     for result in results:
         log_event("sent" if result.status == SENT else "send_" + result.status, outbox=result.id,
                   detail=None if result.status == SENT else result.detail[:120])
+    return True

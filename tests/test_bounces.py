@@ -1,6 +1,8 @@
 """Bounce scoring: three within fourteen days disable member mail; role holders keep role mail."""
 from __future__ import annotations
 
+import re
+
 from datetime import datetime, timedelta, timezone
 
 from sqlmodel import Session, select
@@ -10,7 +12,7 @@ from bot.db import session_scope
 from bot.models import AdminEvent, Contact, OutboxMessage
 from bot.people import members
 from tests.support import corpus
-from tests.support.inbound import deliver, issue_token
+from tests.support.inbound import deliver, issue_token, row
 from tests.support.process import kkrbot
 
 METTE = "mette.ostergaard@herning.example.dk"  # a member
@@ -45,6 +47,22 @@ def test_three_bounces_within_the_window_disable_delivery_and_tell_the_secretary
         assert session.exec(select(AdminEvent)).all() == []  # an ordinary member: the secretary is enough
 
 
+def test_many_bounces_on_one_day_count_once(app):
+    for _ in range(5):
+        bounce(app, METTE)
+    assert not contact(app, METTE).delivery_disabled
+
+
+def test_a_forged_dsn_to_the_plain_list_address_counts_against_nobody(app):
+    for n in range(3):
+        raw = re.sub(rb"(?im)^message-id: <", f"Message-ID: <forged{n}.".encode(), corpus.load("bounce-exim.eml"),
+                     count=1).replace(b"soren.aero@aarhus.example.dk", METTE.encode())
+        inbound = row(app, deliver(app, raw, to="it-netvaerk@lists.example.dk", envelope_from=""))
+        assert inbound.outcome == "ignored" and "counted against nobody" in inbound.reason
+        app.clock.advance(days=1)
+    assert not contact(app, METTE).delivery_disabled
+
+
 def test_bounces_older_than_the_window_do_not_count(app):
     for _ in range(3):
         bounce(app, METTE)
@@ -55,6 +73,7 @@ def test_bounces_older_than_the_window_do_not_count(app):
 def test_a_role_holder_keeps_role_mail_and_the_administrator_is_told(app):
     for _ in range(3):
         bounce(app, SOREN)
+        app.clock.advance(days=1)
     assert contact(app, SOREN).delivery_disabled
     with Session(app.engine) as session:
         [event] = session.exec(select(AdminEvent)).all()
@@ -64,19 +83,22 @@ def test_a_role_holder_keeps_role_mail_and_the_administrator_is_told(app):
 def test_dsns_count_by_their_verp_token_and_delays_never_do(app):
     for n in range(3):
         token = issue_token(app, METTE, "agenda", ref=f"r{n}")
-        deliver(app, corpus.load("bounce-postfix-dsn.eml", token), envelope_from="")
-        deliver(app, corpus.load("bounce-delayed.eml", token), envelope_from="")
+        for name in ("bounce-postfix-dsn.eml", "bounce-delayed.eml"):  # each its own DSN: its own Message-ID
+            raw = re.sub(rb"(?im)^message-id: <", f"Message-ID: <{n}.".encode(), corpus.load(name, token), count=1)
+            deliver(app, raw, envelope_from="")
+        app.clock.advance(days=1)
     assert contact(app, METTE).delivery_disabled
 
 
 def test_clear_bounce_enables_delivery_again_and_old_bounces_stop_counting(app):
-    app.clock.set(datetime.now(timezone.utc) - timedelta(minutes=1))  # the CLI runs on the real clock
+    app.clock.set(datetime.now(timezone.utc) - timedelta(days=3))  # the CLI runs on the real clock
     for _ in range(3):
         bounce(app, METTE)
+        app.clock.advance(days=1)
     result = kkrbot(app.settings.config_dir, "contacts", "clear-bounce", METTE.upper())
     assert result.returncode == 0, result.stderr
     assert not contact(app, METTE).delivery_disabled
-    app.clock.advance(minutes=1)
+    app.clock.set(datetime.now(timezone.utc) + timedelta(minutes=1))
     bounce(app, METTE)
     assert not contact(app, METTE).delivery_disabled
     unknown = kkrbot(app.settings.config_dir, "contacts", "clear-bounce", "nobody@example.dk")

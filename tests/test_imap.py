@@ -159,3 +159,23 @@ def test_killed_between_storing_and_moving_it_handles_the_message_once_after_res
         assert db.execute("select count(*) from auditlog where action like 'inbound-%'").fetchone() == (1,)
     assert folder_counts(mailbox)["INBOX"] == 0
     assert restarted.log().count("event=outcome") == 1
+
+
+def test_mail_over_the_size_limit_is_kept_in_the_mailbox_and_rejected(tmp_path, mailbox, clock):
+    from bot.app import App
+    from bot.settings import load_settings
+    from bot.startup import prepare_database
+
+    config = make_config(tmp_path, bot_toml={"inbound": '"imap"', "limits.max_message_bytes": "100000"},
+                         env=imap_env(mailbox))
+    app = App.create(load_settings(config, environ={}), clock, create_secret=True)
+    prepare_database(app)
+    mailbox.append(corpus.load("post-pdf-attachment.eml", sender=MEMBER))  # about 270 KB
+    mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+    cursor_for(app, mailbox).run_once()
+    big, small = rows(app)
+    assert (big.outcome, big.rule) == ("rejected", "size-limit") and big.size > 100_000 and len(big.raw) < 10_000
+    assert small.outcome == "handled"
+    counts = folder_counts(mailbox)
+    assert (counts["INBOX"], counts["kkrbot.rejected"], counts["kkrbot.processed"]) == (0, 1, 1)
+    app.engine.dispose()

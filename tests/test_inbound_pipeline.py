@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from bot.models import Bounce
+from bot.models import AdminEvent, Bounce
 from bot.people import members
 from tests.support import corpus
 from tests.support.inbound import add_meeting, deliver, issue_token, outbox, row
@@ -63,10 +63,11 @@ def test_each_corpus_mail_reaches_its_outcome(app, name):
 def test_bounces_count_against_the_address_and_delays_never_do(app):
     deliver(app, corpus.load("bounce-postfix-dsn.eml", issue_token(app, "soren.aero@aarhus.example.dk", "agenda")))
     deliver(app, corpus.load("bounce-delayed.eml"))
-    deliver(app, corpus.load("bounce-qmail.eml"))
+    deliver(app, corpus.load("bounce-qmail.eml", issue_token(app, "soren.aero@aarhus.example.dk", "call")))
+    deliver(app, corpus.load("bounce-exim.eml"))  # its VERP token was never issued: counts against nobody
     with Session(app.engine) as session:
         addresses = [b.address for b in session.exec(select(Bounce).order_by(Bounce.id))]
-    assert addresses == ["soren.aero@aarhus.example.dk", "soren.aero@aarhus.example.dk"]
+    assert addresses == ["soren.aero@aarhus.example.dk", "soren.aero@aarhus.example.dk", ""]
 
 
 def test_help_is_sent_to_anyone_and_threads_under_the_request(app):
@@ -141,3 +142,87 @@ def test_x_auto_response_suppress_stops_acknowledgements_only(app):
         assert reply(ctx, "help") is True  # what was asked for: sent
         session.commit()
     assert [m.kind for m in outbox(app) if m.kind != "post"] == ["help"]
+
+
+def plain(subject: str, sender: str = MEMBER[1], to: str = "it-netvaerk@lists.example.dk", body: str = "Hej\r\n",
+          extra: str = "", message_id: str = "") -> bytes:
+    message_id = message_id or f"<{abs(hash((subject, sender, to, body, extra)))}@example.dk>"
+    return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n{extra}\r\n"
+            f"{body}").encode()
+
+
+def test_the_list_unsubscribe_address_opts_out_at_once_and_confirms(app):
+    from bot.compose import Recipient, unsubscribe_token
+
+    with Session(app.engine) as session:
+        token = unsubscribe_token(app, session, app.settings.network("it-netvaerk"), Recipient(MEMBER[1], MEMBER[0]),
+                                  app.clock.now())
+        session.commit()
+    inbound = row(app, deliver(app, plain("unsubscribe", to=f"it-netvaerk+{token}@lists.example.dk")))
+    assert (inbound.outcome, inbound.reason) == ("handled", "opted out of it-netvaerk")
+    with Session(app.engine) as session:
+        assert MEMBER[1] not in [c.email for c in members(session, "it-netvaerk")]
+        assert session.exec(select(AdminEvent)).one().kind == "role-holder-opted-out"  # he is the vice-chair
+    assert [m.kind for m in outbox(app)] == ["unsubscribe-done"]
+
+
+def test_afmeld_asks_for_confirmation_and_a_confirming_reply_opts_out(app):
+    inbound = row(app, deliver(app, plain("afmeld", sender="mette.ostergaard@herning.example.dk")))
+    assert inbound.outcome == "handled"
+    [confirm] = outbox(app, "unsubscribe-confirm")
+    token = confirm.raw.decode().split("Reply-To: it-netvaerk+")[1][:24]
+    answer = plain("SV: Bekræft afmelding", sender="mette.ostergaard@herning.example.dk",
+                   to=f"it-netvaerk+{token}@lists.example.dk", body="Ja tak\r\n")
+    assert row(app, deliver(app, answer)).reason == "opted out of it-netvaerk"
+    with Session(app.engine) as session:
+        assert "mette.ostergaard@herning.example.dk" not in [c.email for c in members(session, "it-netvaerk")]
+
+
+def test_a_reply_to_our_automatic_mail_is_not_answered_again(app):
+    token = issue_token(app, "robot@tickets.example.com", "refusal")
+    inbound = row(app, deliver(app, plain("Re: Vi forstod ikke dit svar", sender="robot@tickets.example.com",
+                                          to=f"it-netvaerk+{token}@lists.example.dk", body="Ticket #1 created\r\n")))
+    assert inbound.outcome == "ignored" and outbox(app) == []
+
+
+def test_automatic_answers_to_one_address_are_capped_per_day(app):
+    for n in range(12):
+        deliver(app, plain("hjælp", sender="someone@gmail.example.com", body=f"{n}\r\n"))
+    assert len(outbox(app, "help")) == 10
+
+
+def test_a_null_sender_is_never_answered_or_relayed(app):
+    inbound = row(app, deliver(app, plain("hjælp"), envelope_from="<>"))
+    assert (inbound.outcome, inbound.rule) == ("ignored", "null-sender") and outbox(app) == []
+
+
+def test_a_subject_that_only_starts_with_an_auto_reply_word_is_a_post(app):
+    inbound = row(app, deliver(app, plain("Fravær på netværksmødet 4. oktober")))
+    assert (inbound.outcome, inbound.kind) == ("handled", "post")
+
+
+def test_two_copies_of_one_answer_act_once_and_the_token_copy_is_the_one(app):
+    from bot.inbound_store import store_inbound
+    from bot.pipeline import process_pending
+    from bot.routing import route
+
+    token = issue_token(app, MEMBER[1], "invitation")
+    raw = plain("SV: Invitation", to=f"it-netvaerk+{token}@lists.example.dk",
+                extra="Cc: it-netvaerk@lists.example.dk\r\n", body="Tilmeld\r\n")
+    addresses = ["it-netvaerk@lists.example.dk", f"it-netvaerk+{token}@lists.example.dk"]
+    stored = store_inbound(app.engine, raw, source="smtp", envelope_from=MEMBER[1], envelope_to=addresses,
+                           deliveries=[route(a, app.settings.networks) for a in addresses], now=app.clock.now())
+    process_pending(app)
+    plain_copy, token_copy = (row(app, s.id) for s in stored)
+    assert plain_copy.outcome == "ignored" and f"another copy of #{token_copy.id}" in plain_copy.reason
+    assert (token_copy.outcome, token_copy.kind) == ("held", "answer:invitation")
+
+
+def test_the_same_post_through_a_backup_mx_is_relayed_once(app):
+    first = plain("Nyt om FMK", message_id="<once@aarhus.example.dk>")
+    again = b"Received: from backup-mx.example.dk\r\n" + first
+    deliver(app, first)
+    second = row(app, deliver(app, again))
+    assert second.outcome == "ignored" and second.message_id_reused
+    with Session(app.engine) as session:
+        assert len(outbox(app, "post")) == len(members(session, "it-netvaerk"))

@@ -134,3 +134,32 @@ def test_a_cr_or_lf_in_a_subject_or_name_cannot_inject_a_header_and_the_mail_sti
     message = received.message
     assert message["Bcc"] is None and "evil@example.org" not in str(message["To"].addresses[0].addr_spec)
     assert "\n" not in message["Subject"] and "\n" not in str(message["To"])
+
+
+def test_results_the_database_cannot_take_are_kept_and_nothing_is_sent_twice(tmp_path, smtp_sink, clock):
+    import sqlite3
+
+    from bot.app import App
+    from bot.settings import load_settings
+    from bot.startup import prepare_database
+    from tests.support.config import make_config
+
+    env = f"SMTP_HOST=127.0.0.1\nSMTP_PORT={smtp_sink.port}\nSMTP_TLS=none\n"
+    config = make_config(tmp_path, bot_toml={"outbound": '"smtp"', "processing.busy_timeout_ms": "200"}, env=env)
+    app = App.create(load_settings(config, environ={}), clock, create_secret=True)
+    prepare_database(app)
+    queue(app)
+    sender = SmtpSender(app.settings)
+    blocker = sqlite3.connect(app.settings.database_url.split("///", 1)[1], isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database: reading still works
+    try:
+        flush_outbox(app, sender)
+        assert len(smtp_sink.received) == 3 and len(sender.unrecorded) == 3
+        assert {s for _, s in statuses(app)} == {"queued"}
+        assert flush_outbox(app, sender) == 0  # still locked: it sends nothing new
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    flush_outbox(app, sender)
+    assert len(smtp_sink.received) == 3 and {s for _, s in statuses(app)} == {"sent"}
+    app.engine.dispose()

@@ -56,3 +56,11 @@ def test_nesting_of_forwarded_messages_is_bounded():
                                      b"From: <<<>>>@@@\r\nTo: ,,,\r\n\r\nx"])
 def test_garbage_never_raises(garbage):
     parse(garbage)
+
+
+def test_an_address_hidden_in_an_encoded_word_is_no_address():
+    """The DMARC check happens on the real From address; an encoded-word must not smuggle one in."""
+    hidden = parse(b"From: =?utf-8?q?Soren_=3Csoren.aero=40aarhus.example.dk=3E?=\r\nTo: x@y.dk\r\n\r\nx")
+    assert hidden.from_address == "" and "UnparsableFrom" in hidden.defects
+    named = parse(b"From: =?utf-8?q?Soren_=3Csoren.aero=40aarhus.example.dk=3E?= <evil@example.org>\r\n\r\nx")
+    assert named.from_address == "evil@example.org"
