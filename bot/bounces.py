@@ -78,6 +78,7 @@ def disable_delivery(app: App, session: Session, contact: Contact) -> None:
         session.add(AdminEvent(at=now, kind="role-holder-bouncing",
                                detail=f"{contact.name} <{contact.email}> holds a role but their mail bounces; "
                                       "role mail is still tried: find someone for the role or a working address"))
+    session.flush()  # later mail in the same batch must see the change
     log_event("delivery_disabled", contact=contact.id, address=contact.email, role_holder=role_holder)
 
 

@@ -60,9 +60,14 @@ def _begin(connection) -> None:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any exception."""
-    with Session(engine.execution_options(kkrbot_writes=True), expire_on_commit=False) as session:
+def session_scope(engine: Engine, autoflush: bool = True) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any exception.
+
+    `autoflush=False` is for long batches: changes are written in one flush at commit
+    (executemany) instead of before every query; code that must see its own pending
+    rows in a query flushes explicitly."""
+    with Session(engine.execution_options(kkrbot_writes=True), expire_on_commit=False,
+                 autoflush=autoflush) as session:
         try:
             yield session
             session.commit()

@@ -24,4 +24,5 @@ def opt_out(session: Session, contact: Contact, network_slug: str, now) -> bool:
         session.add(AdminEvent(at=now, kind="role-holder-opted-out",
                                detail=f"{contact.name} <{contact.email}> opted out of {network_slug} but holds a "
                                       "role there or elsewhere; role mail still reaches them"))
+    session.flush()  # later mail in the same batch must see the change
     return bool(memberships)

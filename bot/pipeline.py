@@ -54,7 +54,7 @@ def process_batch(app: App, ids: list[int]) -> None:
     """
     pause_point("before-process")
     try:
-        with session_scope(app.engine) as session:
+        with session_scope(app.engine, autoflush=False) as session:
             finished = [_finish(app, session, row, decide(app, session, row)) for row in _new_rows(session, ids)]
     except Exception:  # noqa: BLE001 - retried one by one below
         for inbound_id in ids:
@@ -116,9 +116,11 @@ def other_copy(session: Session, row: InboundMessage) -> int | None:
     """
     if row.message_id_synthetic:
         return None
-    others = session.exec(select(InboundMessage.id, InboundMessage.delivered_to).where(
-        InboundMessage.network_slug == row.network_slug, InboundMessage.message_id == row.message_id,
-        InboundMessage.id != row.id)).all()
+    # Only the Message-ID in the query, so SQLite uses its index (network_slug alone matches everything).
+    same_id = session.exec(select(InboundMessage.id, InboundMessage.delivered_to, InboundMessage.network_slug)
+                           .where(InboundMessage.message_id == row.message_id)).all()
+    others = [(other_id, delivered_to) for other_id, delivered_to, network in same_id
+              if network == row.network_slug and other_id != row.id]
     if not others:
         return None
     copies = [(row.id, row.delivered_to), *others]
