@@ -65,18 +65,6 @@ def append_all(server: DovecotServer, mails) -> None:
         list(pool.map(worker, chunks))
 
 
-def empty(server: DovecotServer) -> None:
-    with server._session() as client:
-        for _, _, name in sorted(client.list_folders(), key=lambda f: -len(f[2])):
-            if name != "INBOX":
-                client.delete_folder(name)
-        client.select_folder("INBOX")
-        uids = client.search("ALL")
-        if uids:
-            client.delete_messages(uids)
-            client.expunge()
-
-
 def raw_fetch(server: DovecotServer) -> float:
     """Plain imapclient over the same backlog; messages per second."""
     client = server.client()
@@ -119,7 +107,7 @@ def _check(app, expected, remaining: int) -> None:
 def ingest(server: DovecotServer, count: int, runs: int) -> dict[str, float]:
     rates, raws = [], []
     for _ in range(runs):
-        empty(server)
+        server.empty_mailbox()
         app = imap_app(workdir(), server)
         logging.getLogger("kkrbot").setLevel(logging.WARNING)
         mails = backlog_for(app, count)
@@ -162,7 +150,7 @@ class WokenBy(logging.Handler):
 
 
 def idle_latency(server: DovecotServer, trials: int) -> dict[str, float]:
-    empty(server)
+    server.empty_mailbox()
     app = imap_app(workdir(), server)
     logger = logging.getLogger("kkrbot")
     woken = WokenBy()

@@ -68,15 +68,7 @@ def dovecot(tmp_path_factory):
 @pytest.fixture
 def mailbox(dovecot):
     """The Dovecot user's mailbox, emptied: no folders but INBOX, no messages."""
-    with dovecot._session() as client:
-        for _, _, name in sorted(client.list_folders(), key=lambda f: -len(f[2])):
-            if name != "INBOX":
-                client.delete_folder(name)
-        client.select_folder("INBOX")
-        uids = client.search("ALL")
-        if uids:
-            client.delete_messages(uids)
-            client.expunge()
+    dovecot.empty_mailbox()
     return dovecot
 
 

@@ -427,6 +427,18 @@ class DovecotServer:
         match = _APPENDUID_RE.search(response if isinstance(response, bytes) else b"")
         return int(match.group(2)) if match else None
 
+    def empty_mailbox(self) -> None:
+        """Delete every folder but INBOX and every message in INBOX (a clean slate between tests)."""
+        with self._session() as client:
+            for _, _, name in sorted(client.list_folders(), key=lambda f: -len(f[2])):
+                if name != "INBOX":
+                    client.delete_folder(name)
+            client.select_folder("INBOX")
+            uids = client.search("ALL")
+            if uids:
+                client.delete_messages(uids)
+                client.expunge()
+
     def create_folder(self, folder: str) -> None:
         """CREATE `folder` (use the server's '.' delimiter for hierarchy)."""
         with self._session() as client:
