@@ -26,7 +26,8 @@ from bot.inbound_store import store_inbound
 from bot.models import Contact, Membership, Network, OutboxMessage
 from bot.pipeline import process_pending
 from bot.routing import route
-from bot.send import SmtpSender, flush_outbox
+from bot.send import SmtpSender
+from tests.support.outbound import send_due
 from tests.support.config import free_port, shipped_networks
 
 BENCH_NETWORK = '''
@@ -84,7 +85,7 @@ def one_fanout(app, sink: Sink, members: int, index: int) -> float:
     started = time.perf_counter()  # the post's inbound commit
     process_pending(app)
     sender = SmtpSender(app.settings)
-    flush_outbox(app, sender)
+    send_due(app, sender)
     finished = sink.wait_for(members)
     sender.close()
     return members / (finished - started)

@@ -21,8 +21,9 @@ from bot import tokens
 from bot.imap_cursor import ImapAccount, ImapReader, MailboxCursor, connect
 from bot.meeting_dates import calendar_uid
 from bot.models import InboundMessage, Meeting
-from bot.network_sync import find_contact
+from bot.contact_lookup import find_contact
 from bot.people import members
+from bot.pipeline import process_pending
 from tests.conftest import imap_env
 from tests.servers.dovecot import DovecotServer
 
@@ -84,7 +85,7 @@ def raw_fetch(server: DovecotServer) -> float:
 
 def pipeline(app, server: DovecotServer, expected) -> float:
     """The bot's cursor over the backlog until INBOX is empty; messages per second. Checks every outcome."""
-    cursor = MailboxCursor(app, connect(ImapAccount.from_settings(app.settings)))
+    cursor = MailboxCursor(app, connect(ImapAccount.from_settings(app.settings)), lambda: process_pending(app))
     started = time.perf_counter()
     while cursor.run_once():
         pass
@@ -156,7 +157,7 @@ def idle_latency(server: DovecotServer, trials: int) -> dict[str, float]:
     woken = WokenBy()
     logger.addHandler(woken)
     logger.setLevel(logging.INFO)
-    reader = ImapReader(app)
+    reader = ImapReader(app, lambda: process_pending(app))
     reader.start()
     watcher = IdleWatcher(server)
     watcher.start()

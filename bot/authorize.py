@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 
 from bot import tokens
 from bot.models import Contact, IssuedToken, Meeting, Membership, Network
-from bot.network_sync import find_contact, owns
+from bot.contact_lookup import find_contact, owns
+from bot.meeting_dates import calendar_uid
 
 UNKNOWN_TOKEN = "unknown-token"
 OTHER_NETWORK = "token-of-another-network"
@@ -58,8 +59,6 @@ def answer_verdict(session: Session, network_slug: str, sender: str, token: str,
 
 def meeting_matches(session: Session, issued: IssuedToken, uid: str, domain: str) -> Verdict:
     """An iTIP reply must be about the meeting its token was issued for."""
-    from bot.meeting_dates import calendar_uid
-
     meeting = session.get(Meeting, issued.meeting_id) if issued.meeting_id else None
     if meeting is None or calendar_uid(meeting.series_id, domain) != uid:
         return refuse(OTHER_MEETING, "the calendar reply is about another meeting than the invitation its "

@@ -11,15 +11,13 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from bot.app import App
-
 
 class BackupError(Exception):
     pass
 
 
-def write_backup(app: App, target: Path) -> list[str]:
-    url = app.settings.database_url
+def write_backup(url: str, target: Path, *, secret: bytes, secret_file: Path, busy_timeout_ms: int) -> list[str]:
+    """Write the database (and `secret`, named like `secret_file`) into the tar `target`; return the names."""
     if not url.startswith("sqlite:///"):
         raise BackupError("backup copies SQLite databases; for PostgreSQL use pg_dump and keep TOKEN_SECRET")
     source_path = Path(url.split("///", 1)[1])
@@ -27,14 +25,13 @@ def write_backup(app: App, target: Path) -> list[str]:
         raise BackupError(f"no database at {source_path} yet (start the bot or run `kkrbot db upgrade`)")
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / source_path.name
-        _online_copy(source_path, copy, app.settings.processing.busy_timeout_ms)
+        _online_copy(source_path, copy, busy_timeout_ms)
         members = [(copy, source_path.name)]
-        secret = app.settings.token_secret_file
-        if app.token_secret:
-            secret_copy = Path(scratch) / secret.name
-            secret_copy.write_bytes(app.token_secret + b"\n")
+        if secret:
+            secret_copy = Path(scratch) / secret_file.name
+            secret_copy.write_bytes(secret + b"\n")
             secret_copy.chmod(0o600)
-            members.append((secret_copy, secret.name))
+            members.append((secret_copy, secret_file.name))
         target.parent.mkdir(parents=True, exist_ok=True)
         with tarfile.open(target, "w") as archive:
             for path, name in members:

@@ -19,7 +19,7 @@ from bot.app import App
 from bot.compose import Letter, compose
 from bot.logs import log_event
 from bot.models import AdminEvent, Bounce, Contact, OutboxMessage
-from bot.network_sync import find_contact
+from bot.contact_lookup import find_contact
 from bot.outbox import enqueue
 from bot.people import holds_a_role, networks_of, recipient, role_holders
 

@@ -243,7 +243,10 @@ def backup(ctx: typer.Context, file: Path = typer.Argument(..., help="The .tar f
     """Online backup of the database plus the token secret; safe while the bot runs."""
     from bot.backup import write_backup
 
-    written = write_backup(_app(ctx), file)
+    bot = _app(ctx)
+    settings = bot.settings
+    written = write_backup(settings.database_url, file, secret=bot.token_secret,
+                           secret_file=settings.token_secret_file, busy_timeout_ms=settings.processing.busy_timeout_ms)
     typer.echo(f"backup written to {file} ({', '.join(written)})")
 
 

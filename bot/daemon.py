@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import threading
 from datetime import timedelta
+from functools import partial
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import make_url
@@ -23,6 +24,7 @@ from bot.receiver import ListReceiver, start_receiver
 from bot.startup import prepare_database
 from bot import admin_notices
 from bot.admin_notices import send_admin_notice
+from bot.bounces import record_refusals
 from bot.pipeline import process_pending
 from bot.send import flush_outbox, make_sender
 from bot.worker import WakeableLoop
@@ -70,7 +72,8 @@ def run(app: App) -> None:
     prepare_database(app)
     outbound = make_sender(app.settings)
     tell = lambda detail: admin_notices.record(app, "storage-error", detail)  # noqa: E731
-    sender = WakeableLoop("outbox-sender", lambda: flush_outbox(app, outbound), on_recovered=tell)
+    on_refused = partial(record_refusals, app)  # a 5xx counts against the address, like a bounce
+    sender = WakeableLoop("outbox-sender", lambda: flush_outbox(app, outbound, on_refused), on_recovered=tell)
     worker = WakeableLoop("inbound-worker", lambda: process_pending(app), after=sender.wake, on_recovered=tell)
     sender.start()
     worker.start()
@@ -79,7 +82,7 @@ def run(app: App) -> None:
         receiver = start_receiver(app.settings, ListReceiver(app.settings, app.engine, app.clock, worker.wake,
                                                              on_recovered=tell))
     else:
-        reader = ImapReader(app, after=sender.wake)
+        reader = ImapReader(app, lambda: process_pending(app), after=sender.wake)
         reader.start()
     scheduler = build_scheduler(app, worker, sender, reader)
     scheduler.start()

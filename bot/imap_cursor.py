@@ -16,6 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Callable
 
 from imapclient import IMAPClient
 from sqlalchemy import update
@@ -28,7 +29,6 @@ from bot.inbound_store import Arrival, ImapOrigin, store_all
 from bot.logs import log_event
 from bot.models import STATE_DONE, AdminEvent, ImapCursor, InboundMessage
 from bot.pause import pause_point
-from bot.pipeline import process_pending
 
 FOLDER_BY_OUTCOME = {"handled": "processed", "ignored": "processed", "rejected": "rejected", "held": "held",
                      "failed": "failed"}
@@ -68,12 +68,20 @@ def connect(account: ImapAccount, context: ssl.SSLContext | None = None) -> IMAP
     return client
 
 
-class MailboxCursor:
-    """One connected pass over the mailbox: sync new mail, process it, move what is finished."""
+Process = Callable[[], int]  # handles every stored mail that is due; returns how many
 
-    def __init__(self, app: App, client: IMAPClient):
+
+class MailboxCursor:
+    """One connected pass over the mailbox: sync new mail, process it, move what is finished.
+
+    What "process" means is handed in by the caller (the daemon passes the pipeline), so
+    reading the mailbox does not depend on what is done with the mail.
+    """
+
+    def __init__(self, app: App, client: IMAPClient, process: Process):
         self.app = app
         self.client = client
+        self.process = process
         self.settings = app.settings.imap
         self.mailbox = self.settings.mailbox
         self.folders = self._ensure_folders()
@@ -110,7 +118,7 @@ class MailboxCursor:
     def run_once(self) -> int:
         """Fetch and store new mail, process everything due, move what is finished."""
         stored = self.sync()
-        processed = process_pending(self.app)
+        processed = self.process()
         self.move_finished()
         return stored + processed
 
@@ -250,9 +258,10 @@ class MailboxCursor:
 class ImapReader(threading.Thread):
     """The long-running reader: connect, sync, wait; reconnect with capped exponential backoff."""
 
-    def __init__(self, app: App, ssl_context: ssl.SSLContext | None = None, after=None):
+    def __init__(self, app: App, process: Process, ssl_context: ssl.SSLContext | None = None, after=None):
         super().__init__(name="imap-reader", daemon=True)
         self.app = app
+        self.process = process
         self.after = after  # called after a pass that processed mail (wakes the outbox sender)
         self.account = ImapAccount.from_settings(app.settings)
         self.ssl_context = ssl_context
@@ -280,7 +289,7 @@ class ImapReader(threading.Thread):
     def _session(self) -> None:
         client = connect(self.account, self.ssl_context)
         try:
-            cursor = MailboxCursor(self.app, client)
+            cursor = MailboxCursor(self.app, client, self.process)
             self._recovered()
             woken_by = "start"
             while not self.stopping.is_set():

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, or_, select
+from sqlmodel import Session, select
 
 from bot.meeting_dates import PlannedMeeting, planned_meetings
-from bot.models import CHAIR, SECRETARY, VICE_CHAIR, Alias, Contact, Meeting, Membership, Network
+from bot.contact_lookup import find_contact
+from bot.models import CHAIR, SECRETARY, VICE_CHAIR, Meeting, Membership, Network
 from bot.network_config import NetworkConfig
 from bot.settings import Settings
 
@@ -55,16 +56,6 @@ def _sync_networks(session: Session, configs: tuple[NetworkConfig, ...], report:
         network.active = any(c.slug == slug for c in configs)
     session.flush()
     return existing
-
-
-def find_contact(session: Session, address: str) -> Contact | None:
-    """The contact owning an address, by their e-mail or one of their aliases."""
-    return session.exec(select(Contact).where(owns(address.lower()))).first()
-
-
-def owns(address: str):
-    """A condition on Contact: `address` (lowercase) is the contact's e-mail or one of its aliases."""
-    return or_(Contact.email == address, Contact.id.in_(select(Alias.contact_id).where(Alias.address == address)))
 
 
 def _sync_roles(session: Session, network: Network, config: NetworkConfig, report: SyncReport) -> None:

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from bot.compose import Recipient
 from bot.models import Contact, Membership, Network
-from bot.network_sync import find_contact
+from bot.contact_lookup import find_contact
 
 MEMBER_MAIL_ROLES = ("member", "kl", "medcom")
 ROLE_HOLDER_ROLES = ("chair", "vice-chair", "secretary", "kkr-consultant")

@@ -16,19 +16,24 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from bot import outbox
+from bot import admin_notices, outbox
 from bot.app import App
 from bot.db import session_scope
 from bot.logs import log_event
+from bot.models import OutboxMessage
 from bot.outbox import BOUNCED, SENT, Delivery, Result
 from bot.settings import Settings
 
 RETRY = "retry"
+# Records the rows the SMTP server refused with 5xx, in the transaction that records the
+# results. The caller hands it in (the daemon passes bounce scoring), so sending does not
+# depend on what a refusal means for the person.
+OnRefused = Callable[[Session, list[OutboxMessage]], None]
 LOGIN_ALARM_SECONDS = 15 * 60
 
 
@@ -222,7 +227,7 @@ def make_sender(settings: Settings) -> Sender:
     return MaildirSender(settings.sent_dir)
 
 
-def flush_outbox(app: App, sender: Sender) -> int:
+def flush_outbox(app: App, sender: Sender, on_refused: OnRefused) -> int:
     """Send every due row, batch by batch; return how many deliveries were attempted.
 
     Two batches are in flight: while one is on the wire, the previous one's results are
@@ -230,7 +235,7 @@ def flush_outbox(app: App, sender: Sender) -> int:
     Results that cannot be recorded (the database is busy) are kept and recorded before
     anything else is read: a mail the server accepted is never taken for unsent.
     """
-    if not _record_leftovers(app, sender):
+    if not _record_leftovers(app, sender, on_refused):
         return 0
     attempted = 0
     in_flight: set[int] = set()
@@ -247,42 +252,38 @@ def flush_outbox(app: App, sender: Sender) -> int:
                 return attempted
             if len(pending) == 2 or not batch:
                 results = pending.popleft().result()
-                if not _record(app, sender, results):
+                if not _record(app, sender, results, on_refused):
                     for rest in pending:
-                        _record(app, sender, rest.result())
+                        _record(app, sender, rest.result(), on_refused)
                     return attempted
                 in_flight -= {r.id for r in results}
                 if results and all(r.status == RETRY for r in results):  # the server is away: back off
                     for rest in pending:
-                        _record(app, sender, rest.result())
+                        _record(app, sender, rest.result(), on_refused)
                     _report_trouble(app, sender)
                     return attempted
 
 
-def _record_leftovers(app: App, sender: Sender) -> bool:
+def _record_leftovers(app: App, sender: Sender, on_refused: OnRefused) -> bool:
     leftovers = getattr(sender, "unrecorded", [])
     if not leftovers:
         return True
     sender.unrecorded = []
-    return _record(app, sender, leftovers)
+    return _record(app, sender, leftovers, on_refused)
 
 
 def _report_trouble(app: App, sender: Sender) -> None:
     trouble = sender.trouble() if hasattr(sender, "trouble") else None
     if trouble:
-        from bot.admin_notices import record
-
-        record(app, "smtp-failing", trouble)
+        admin_notices.record(app, "smtp-failing", trouble)
 
 
-def _record(app: App, sender: Sender, results: list[Result]) -> bool:
+def _record(app: App, sender: Sender, results: list[Result], on_refused: OnRefused) -> bool:
     """Commit a batch's results; on a database error keep them on the sender for the next run."""
-    from bot.bounces import record_refusals
-
     try:
         with session_scope(app.engine) as session:
             bounced = outbox.record(session, results, app.clock.now())
-            record_refusals(app, session, bounced)
+            on_refused(session, bounced)
     except SQLAlchemyError as error:
         sender.unrecorded = [*getattr(sender, "unrecorded", []), *results]
         log_event("outbox_record_failed", level=40, results=len(results), error=type(error).__name__)

@@ -8,6 +8,7 @@ from sqlmodel import Session, func, select
 
 from bot.imap_cursor import ImapAccount, ImapReader, MailboxCursor, connect
 from bot.models import AuditLog, InboundMessage
+from bot.pipeline import process_pending
 from tests.conftest import imap_env
 from tests.support import corpus
 from tests.support.config import make_config
@@ -25,7 +26,7 @@ SAMPLE = {  # corpus file → folder its outcome sends it to
 
 
 def cursor_for(app, server) -> MailboxCursor:
-    return MailboxCursor(app, connect(ImapAccount.from_settings(app.settings)))
+    return MailboxCursor(app, connect(ImapAccount.from_settings(app.settings)), lambda: process_pending(app))
 
 
 def rows(app) -> list[InboundMessage]:
@@ -119,7 +120,7 @@ def done_count(app) -> int:
 
 
 def test_idle_wakes_the_reader_and_a_dovecot_restart_loses_nothing(imap_app, mailbox, caplog):
-    reader = ImapReader(imap_app)
+    reader = ImapReader(imap_app, lambda: process_pending(imap_app))
     reader.start()
     try:
         wait_for(lambda: folder_counts(mailbox).get("kkrbot.processed") is not None)  # connected, folders made

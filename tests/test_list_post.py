@@ -5,7 +5,8 @@ from sqlmodel import Session
 
 from bot.parse import parse
 from bot.people import members
-from bot.send import SmtpSender, flush_outbox
+from bot.send import SmtpSender
+from tests.support.outbound import send_due
 from tests.support import corpus
 from tests.support.inbound import deliver, row
 
@@ -15,7 +16,7 @@ SOREN = ("Søren Ærø", "soren.aero@aarhus.example.dk")
 def test_a_member_post_is_relayed_to_every_member_with_threading_intact(smtp_app, smtp_sink):
     raw = corpus.sent_by(corpus.load("post-windows-1252.eml"), SOREN)
     inbound = row(smtp_app, deliver(smtp_app, raw))
-    flush_outbox(smtp_app, SmtpSender(smtp_app.settings))
+    send_due(smtp_app, SmtpSender(smtp_app.settings))
     with Session(smtp_app.engine) as session:
         everyone = sorted(c.email for c in members(session, "it-netvaerk"))
     assert sorted(r.recipients[0] for r in smtp_sink.received) == everyone and len(everyone) == 13
@@ -46,7 +47,7 @@ def test_the_same_post_delivered_twice_is_relayed_once(smtp_app, smtp_sink):
     raw = corpus.sent_by(corpus.load("post-utf8.eml"), SOREN)
     deliver(smtp_app, raw)
     deliver(smtp_app, raw)
-    flush_outbox(smtp_app, SmtpSender(smtp_app.settings))
+    send_due(smtp_app, SmtpSender(smtp_app.settings))
     assert len(smtp_sink.received) == 13
 
 

@@ -11,7 +11,8 @@ from bot.compose import Letter, Recipient, compose
 from bot.db import session_scope
 from bot.models import AdminEvent, Bounce, OutboxMessage
 from bot.outbox import enqueue
-from bot.send import MaildirSender, SmtpSender, flush_outbox
+from bot.send import MaildirSender, SmtpSender
+from tests.support.outbound import send_due
 from bot.tokens import token_in_message_id, token_in_tag
 
 PEOPLE = [("Søren Ærø", "soren.aero@aarhus.example.dk"), ("Mette Østergaard", "mette.ostergaard@herning.example.dk"),
@@ -37,7 +38,7 @@ def statuses(app) -> list[tuple[str, str]]:
 def test_each_recipient_gets_one_message_once_with_the_right_headers(smtp_app, smtp_sink):
     assert queue(smtp_app) == 3
     assert queue(smtp_app) == 0  # the same mails again: the dedupe keys refuse them
-    flush_outbox(smtp_app, SmtpSender(smtp_app.settings))
+    send_due(smtp_app, SmtpSender(smtp_app.settings))
     assert sorted(r.recipients[0] for r in smtp_sink.received) == sorted(a for _, a in PEOPLE)
     for received in smtp_sink.received:
         message = received.message
@@ -56,13 +57,13 @@ def test_temporary_failures_are_retried_with_backoff_and_arrive_once(smtp_app, s
     smtp_sink.faults.data_code, smtp_sink.faults.data_code_times = "451 4.3.0 Try again later", 2
     queue(smtp_app, people=PEOPLE[:1])
     sender = SmtpSender(smtp_app.settings)
-    flush_outbox(smtp_app, sender)
+    send_due(smtp_app, sender)
     assert smtp_sink.received == [] and statuses(smtp_app) == [(PEOPLE[0][1], "queued")]
-    flush_outbox(smtp_app, sender)  # not due yet: nothing is attempted
+    send_due(smtp_app, sender)  # not due yet: nothing is attempted
     assert smtp_sink.handler.attempts == 1
     for minutes in (1, 2):
         smtp_app.clock.advance(minutes=minutes)
-        flush_outbox(smtp_app, sender)
+        send_due(smtp_app, sender)
     assert len(smtp_sink.received) == 1 and statuses(smtp_app) == [(PEOPLE[0][1], "sent")]
 
 
@@ -70,22 +71,22 @@ def test_a_421_and_a_dropped_connection_mid_data_are_retried(smtp_app, smtp_sink
     smtp_sink.faults.drop_times = 1
     queue(smtp_app, people=PEOPLE[:2])
     sender = SmtpSender(smtp_app.settings)
-    flush_outbox(smtp_app, sender)
+    send_due(smtp_app, sender)
     smtp_app.clock.advance(minutes=2)
-    flush_outbox(smtp_app, sender)
+    send_due(smtp_app, sender)
     assert sorted(r.recipients[0] for r in smtp_sink.received) == sorted(a for _, a in PEOPLE[:2])
     smtp_sink.faults.data_code, smtp_sink.faults.data_code_times = "421 4.3.2 Shutting down", 1
     queue(smtp_app, people=PEOPLE[2:], key="again")
-    flush_outbox(smtp_app, sender)
+    send_due(smtp_app, sender)
     smtp_app.clock.advance(minutes=2)
-    flush_outbox(smtp_app, sender)
+    send_due(smtp_app, sender)
     assert len(smtp_sink.received) == 3 and {s for _, s in statuses(smtp_app)} == {"sent"}
 
 
 def test_a_550_is_a_bounce_for_that_recipient_only(smtp_app, smtp_sink):
     smtp_sink.faults.refuse = {PEOPLE[1][1]}
     queue(smtp_app)
-    flush_outbox(smtp_app, SmtpSender(smtp_app.settings))
+    send_due(smtp_app, SmtpSender(smtp_app.settings))
     assert dict(statuses(smtp_app))[PEOPLE[1][1]] == "bounced"
     assert len(smtp_sink.received) == 2
     with Session(smtp_app.engine) as session:
@@ -98,13 +99,13 @@ def test_past_the_deadline_the_row_expires_and_the_administrator_hears_once_an_h
     queue(smtp_app, people=PEOPLE[:1])
     sender = SmtpSender(smtp_app.settings)
     while statuses(smtp_app)[0][1] == "queued":
-        flush_outbox(smtp_app, sender)
+        send_due(smtp_app, sender)
         smtp_app.clock.advance(hours=2)
     assert statuses(smtp_app)[0][1] == "expired"
     assert smtp_app.clock.now() - timedelta(days=5) < smtp_app.clock.now()
     smtp_sink.faults.data_code_times = 0
     assert send_admin_notice(smtp_app) is True
-    flush_outbox(smtp_app, sender)
+    send_due(smtp_app, sender)
     [notice] = [r for r in smtp_sink.received if r.message["X-Kkrbot-Kind"] == "admin-notice"]
     assert notice.recipients == [smtp_app.settings.admin_address]
     assert "given up after" in notice.message.get_body(("plain",)).get_content()
@@ -117,7 +118,7 @@ def test_past_the_deadline_the_row_expires_and_the_administrator_hears_once_an_h
 
 def test_maildir_delivery_writes_return_path_and_delivered_to_first(app):
     queue(app, people=PEOPLE[:1])
-    flush_outbox(app, MaildirSender(app.settings.sent_dir))
+    send_due(app, MaildirSender(app.settings.sent_dir))
     [message] = list(mailbox.Maildir(app.settings.sent_dir, create=False))
     raw = message.as_bytes()
     first, second = raw.split(b"\n")[:2]
@@ -128,7 +129,7 @@ def test_a_cr_or_lf_in_a_subject_or_name_cannot_inject_a_header_and_the_mail_sti
     evil = ("Søren\r\nBcc: evil@example.org", "soren.aero@aarhus.example.dk")
     context = {"reason": "not-understood", "detail": "", "original_subject": "Hej\r\nBcc: evil@example.org"}
     queue(smtp_app, kind="refusal", people=[evil], context=context)
-    flush_outbox(smtp_app, SmtpSender(smtp_app.settings))
+    send_due(smtp_app, SmtpSender(smtp_app.settings))
     [received] = smtp_sink.received
     assert received.recipients == ["soren.aero@aarhus.example.dk"]
     message = received.message
@@ -153,13 +154,13 @@ def test_results_the_database_cannot_take_are_kept_and_nothing_is_sent_twice(tmp
     blocker = sqlite3.connect(app.settings.database_url.split("///", 1)[1], isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database: reading still works
     try:
-        flush_outbox(app, sender)
+        send_due(app, sender)
         assert len(smtp_sink.received) == 3 and len(sender.unrecorded) == 3
         assert {s for _, s in statuses(app)} == {"queued"}
-        assert flush_outbox(app, sender) == 0  # still locked: it sends nothing new
+        assert send_due(app, sender) == 0  # still locked: it sends nothing new
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    flush_outbox(app, sender)
+    send_due(app, sender)
     assert len(smtp_sink.received) == 3 and {s for _, s in statuses(app)} == {"sent"}
     app.engine.dispose()

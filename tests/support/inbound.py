@@ -9,7 +9,7 @@ from bot import tokens
 from bot.imap_routing import route_message
 from bot.inbound_store import store_inbound
 from bot.models import InboundMessage, Meeting, Network, OutboxMessage
-from bot.network_sync import find_contact
+from bot.contact_lookup import find_contact
 from bot.pipeline import process_pending
 
 
