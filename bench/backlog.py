@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from datetime import datetime, timezone
 
 WORDS = ("kommune region sundhed it-netværk møde dagsorden referat borger journal FMK MedCom data deling "
          "løsning udrulning økonomi sikkerhed samarbejde praksis hjemmepleje sygehus aftale standard "

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from bot.app import App
-from bot.settings import load_settings
+from bot.config.settings import load_settings
 from bot.startup import prepare_database
 from tests.support.config import make_config
 

@@ -22,13 +22,13 @@ from sqlmodel import Session, select
 
 from bench.common import fresh_app, median, workdir
 from bench.sink import Sink
-from bot.inbound_store import store_inbound
-from bot.models import Contact, Membership, Network, OutboxMessage
-from bot.pipeline import process_pending
-from bot.routing import route
-from bot.send import SmtpSender
-from tests.support.outbound import send_due
+from bot.actions.pipeline import process_pending
+from bot.inbound.arrivals import store_inbound
+from bot.inbound.routing import route
+from bot.outbound.send import SmtpSender
+from bot.store.models import Contact, Membership, Network, OutboxMessage
 from tests.support.config import free_port, shipped_networks
+from tests.support.outbound import send_due
 
 BENCH_NETWORK = '''
 [[network]]

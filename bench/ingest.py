@@ -17,13 +17,13 @@ from sqlmodel import Session, select
 
 from bench.backlog import build
 from bench.common import fresh_app, median, p95, workdir
-from bot import tokens
-from bot.imap_cursor import ImapAccount, ImapReader, MailboxCursor, connect
-from bot.meeting_dates import calendar_uid
-from bot.models import InboundMessage, Meeting
-from bot.contact_lookup import find_contact
-from bot.people import members
-from bot.pipeline import process_pending
+from bot.actions.pipeline import process_pending
+from bot.inbound.imap_cursor import ImapAccount, ImapReader, MailboxCursor, connect
+from bot.meetings.dates import calendar_uid
+from bot.outbound import tokens
+from bot.people.lookup import find_contact
+from bot.people.recipients import members
+from bot.store.models import InboundMessage, Meeting
 from tests.conftest import imap_env
 from tests.servers.dovecot import DovecotServer
 

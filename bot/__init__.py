@@ -1,9 +1,12 @@
 """kkrbot: runs a municipal network's mailing list and meeting cycle by e-mail.
 
-The message pipeline, one module per step:
+The parts, top to bottom; each may import only the parts below it (`lint-imports`
+checks the contract in pyproject.toml):
 
-    receiver / imap_cursor → inbound_store → parse → classify → authorize
-      → handlers → compose → outbox → send
+    cli/ · daemon, worker · startup · actions/ · rules/ · meetings/ · people/
+    · outbound/ · inbound/ · app · config/ · store/ · core/
 
-Scheduler jobs (meeting cycle, outbox flush, polling) feed the same outbox.
+One mail's path: inbound/ (receiver or imap_cursor → arrivals → parse) → rules/
+(classify → authorize) → actions/ (pipeline → handlers) → outbound/ (compose →
+outbox → send). Scheduler jobs (meeting cycle, outbox flush, polling) feed the same outbox.
 """

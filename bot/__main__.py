@@ -1,4 +1,4 @@
 """Allow `python -m bot` as well as the `kkrbot` console script."""
-from bot.cli import main
+from bot.cli.commands import main
 
 main()

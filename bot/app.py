@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from bot.clock import Clock, SystemClock
-from bot.db import make_engine
-from bot.settings import Settings, new_token_secret
+from bot.config.settings import Settings, new_token_secret
+from bot.core.clock import Clock, SystemClock
+from bot.store.db import make_engine
 
 
 @dataclass(frozen=True)

@@ -15,18 +15,18 @@ from functools import partial
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import make_url
 
+from bot.actions.bounces import record_refusals
+from bot.actions.pipeline import process_pending
 from bot.app import App
-from bot.db import session_scope
-from bot.imap_cursor import ImapReader
-from bot.logs import log_event
-from bot.network_sync import sync_config
-from bot.receiver import ListReceiver, start_receiver
+from bot.core.logs import log_event
+from bot.inbound.imap_cursor import ImapReader
+from bot.inbound.receiver import ListReceiver, start_receiver
+from bot.meetings.sync import sync_config
+from bot.outbound import admin_notices
+from bot.outbound.admin_notices import send_admin_notice
+from bot.outbound.send import flush_outbox, make_sender
 from bot.startup import prepare_database
-from bot import admin_notices
-from bot.admin_notices import send_admin_notice
-from bot.bounces import record_refusals
-from bot.pipeline import process_pending
-from bot.send import flush_outbox, make_sender
+from bot.store.db import session_scope
 from bot.worker import WakeableLoop
 
 RETRY_WAKE_SECONDS = 30

@@ -13,13 +13,13 @@ from sqlalchemy import inspect
 from sqlmodel import Session, select
 
 from bot.app import App
-from bot.config_errors import ConfigError, ConfigProblem
-from bot.contacts import ContactsError, apply_rows, read_rows
-from bot.db import session_scope, upgrade
-from bot.logs import log_event
-from bot.models import Alias, Contact
-from bot.network_sync import sync_config
-from bot.settings import Settings, load_settings
+from bot.config.errors import ConfigError, ConfigProblem
+from bot.config.settings import Settings, load_settings
+from bot.core.logs import log_event
+from bot.meetings.sync import sync_config
+from bot.people.contacts import ContactsError, apply_rows, read_rows
+from bot.store.db import session_scope, upgrade
+from bot.store.models import Alias, Contact
 
 
 @dataclass

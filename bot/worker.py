@@ -11,7 +11,7 @@ import logging
 import threading
 from typing import Callable
 
-from bot.logs import log_event
+from bot.core.logs import log_event
 
 
 class WakeableLoop(threading.Thread):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from bot.clock import FixedClock
-from bot.settings import load_settings
+from bot.config.settings import load_settings
+from bot.core.clock import FixedClock
 from bot.startup import prepare_database
 from tests.support.config import make_config
 

@@ -5,17 +5,17 @@ from datetime import datetime, timezone
 
 from sqlmodel import Session, select
 
-from bot import tokens
-from bot.imap_routing import route_message
-from bot.inbound_store import store_inbound
-from bot.models import InboundMessage, Meeting, Network, OutboxMessage
-from bot.contact_lookup import find_contact
-from bot.pipeline import process_pending
+from bot.actions.pipeline import process_pending
+from bot.inbound.arrivals import store_inbound
+from bot.inbound.imap_routing import route_message
+from bot.outbound import tokens
+from bot.people.lookup import find_contact
+from bot.store.models import InboundMessage, Meeting, Network, OutboxMessage
 
 
 def deliver(app, raw: bytes, to: str | None = None, envelope_from: str = "sender@example.dk") -> int:
     """Store like the SMTP receiver does (to the routed list address, or `to`) and process everything."""
-    from bot.routing import route
+    from bot.inbound.routing import route
 
     address = route(to, app.settings.networks) if to else route_message(raw, app.settings.networks)[0]
     [stored] = store_inbound(app.engine, raw, source="smtp", envelope_from=envelope_from,

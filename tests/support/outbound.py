@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from bot.bounces import record_refusals
-from bot.send import Sender, flush_outbox
+from bot.actions.bounces import record_refusals
+from bot.outbound.send import Sender, flush_outbox
 
 
 def send_due(app, sender: Sender) -> int:

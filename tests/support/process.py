@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import time
+from email.message import EmailMessage
 from pathlib import Path
 
 KKRBOT = [sys.executable, "-m", "bot"]
@@ -66,3 +68,13 @@ def kkrbot(config: Path, *args: str, timeout: float = 60) -> subprocess.Complete
     """Run one CLI command against a config folder; text output."""
     env = {**os.environ, "KKRBOT_CONFIG": str(config), "COLUMNS": "200"}
     return subprocess.run([*KKRBOT, *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def post(port: int, subject: str = "Erfaringer med FMK") -> None:
+    message = EmailMessage()
+    message["From"] = "Mette Østergaard <mette.ostergaard@herning.example.dk>"
+    message["To"] = "it-netvaerk@lists.example.dk"
+    message["Subject"] = subject
+    message.set_content("Hej alle,\nhar I erfaringer med FMK-opsætningen?\n")
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        client.send_message(message)

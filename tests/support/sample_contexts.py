@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from bot.templates import KINDS
+from bot.outbound.templates import KINDS
 
 VARIANTS = ("normal", "no-items", "many-items")
 TIMEZONE = "Europe/Copenhagen"

@@ -1,0 +1,175 @@
+"""Handle: what the bot does with each kind of mail, after it is classified.
+
+Every handler returns an Outcome; its effects (rows, outbox mail) are in the same
+transaction, committed together with the outcome. Kinds whose handling belongs to
+a later stage of the project are held with the reason "no handler yet": kept,
+visible in `kkrbot inbox`, never dropped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlmodel import Session
+
+from bot.actions.bounces import bounced_address, record_bounce
+from bot.actions.list_post import relay
+from bot.actions.opt_out import opt_out
+from bot.actions.replies import refusal, reply
+from bot.app import App
+from bot.config.networks import NetworkConfig
+from bot.inbound.parse import ParsedMail
+from bot.inbound.reply_text import first_word
+from bot.outbound.tokens import token_in_message_id, token_in_tag
+from bot.people.recipients import members
+from bot.rules import answers, authorize
+from bot.rules.classify import (
+    ANSWER,
+    AUTO_REPLY,
+    BOUNCE,
+    BOUNCE_DELAYED,
+    COMMAND,
+    ITIP_REPLY,
+    LOOP,
+    POST,
+    Classification,
+    Inbound,
+)
+from bot.store.models import InboundMessage
+
+HANDLED, IGNORED, REJECTED, HELD = "handled", "ignored", "rejected", "held"
+NO_HANDLER = "no handler yet"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str  # handled, ignored, rejected, held
+    reason: str = ""
+    rule: str = ""
+    kind: str = ""
+
+
+@dataclass
+class Context:
+    app: App
+    session: Session
+    row: InboundMessage
+    mail: ParsedMail
+    network: NetworkConfig
+    inbound: Inbound
+    classification: Classification
+
+    def outcome(self, outcome: str, reason: str = "", kind: str | None = None) -> Outcome:
+        return Outcome(outcome, reason, self.classification.rule, kind or self.classification.kind)
+
+
+def ignore(ctx: Context) -> Outcome:
+    """Loops, auto-replies and delay notices are never answered and never relayed."""
+    return ctx.outcome(IGNORED, f"{ctx.classification.kind} ({ctx.classification.rule})")
+
+
+def bounce(ctx: Context) -> Outcome:
+    detail = ctx.classification.detail
+    address = bounced_address(ctx.session, detail.get("token"))
+    named = ", ".join(detail.get("addresses", [])[:3])
+    record_bounce(ctx.app, ctx.session, address, source="dsn", inbound_id=ctx.row.id,
+                  detail=f"{ctx.classification.rule}; names {named or 'no address'}")
+    who = address or f"no mail of ours (names {named or 'no address'}; counted against nobody)"
+    return ctx.outcome(IGNORED, f"bounce for {who}")
+
+
+def itip_reply(ctx: Context) -> Outcome:
+    """Outlook's Accept/Decline: authorized by the token in the ORGANIZER address it was sent to."""
+    from bot.outbound.calendar_invites import parse_reply
+
+    token = token_in_tag(ctx.inbound.address.tag) or token_in_message_id(ctx.mail.in_reply_to)
+    if token is None:
+        return ctx.outcome(REJECTED, f"{authorize.UNKNOWN_TOKEN}: the calendar reply carries no reply token")
+    verdict = authorize.answer_verdict(ctx.session, ctx.network.slug, ctx.mail.from_address, token, None)
+    if not verdict.allowed:
+        return ctx.outcome(REJECTED, f"{verdict.code}: {verdict.reason}")
+    itip = parse_reply(ctx.classification.detail["calendar"])
+    if itip is None:
+        return ctx.outcome(REJECTED, "unreadable calendar reply")
+    matched = authorize.meeting_matches(ctx.session, verdict.issued, itip.uid, ctx.network.domain)
+    if not matched.allowed:
+        return ctx.outcome(REJECTED, f"{matched.code}: {matched.reason}")
+    return ctx.outcome(HELD, f"{NO_HANDLER} (calendar {itip.partstat.lower()})", kind=f"answer:{verdict.issued.kind}")
+
+
+def answer(ctx: Context) -> Outcome:
+    """A reply to a bot mail: authorized by its token, then read by its first word."""
+    detail = ctx.classification.detail
+    verdict = authorize.answer_verdict(ctx.session, ctx.network.slug, ctx.mail.from_address, detail["token"],
+                                       detail.get("reply_token"))
+    if not verdict.allowed:
+        if verdict.code == authorize.WRONG_SENDER:
+            refusal(ctx, "wrong-sender")
+        return ctx.outcome(REJECTED, f"{verdict.code}: {verdict.reason}")
+    issued = verdict.issued
+    kind = f"answer:{issued.kind}"
+    if issued.kind in answers.AUTOMATIC:
+        return ctx.outcome(IGNORED, "a reply to an automatic mail of ours: not answered again", kind=kind)
+    if issued.kind == "list-unsubscribe":  # the List-Unsubscribe address: opted out at once
+        return unsubscribe(ctx, verdict, kind)
+    word = first_word(ctx.mail.text)
+    meaning = answers.intent(issued.kind, word)
+    if meaning is None:
+        refusal(ctx, "not-understood", detail=word)
+        return ctx.outcome(HANDLED, f"answer not understood (first word {word!r}): help sent", kind=kind)
+    if issued.kind == "unsubscribe-confirm":
+        return unsubscribe(ctx, verdict, kind)
+    return ctx.outcome(HELD, f"{NO_HANDLER} ({meaning})", kind=kind)
+
+
+def unsubscribe(ctx: Context, verdict: authorize.Verdict, kind: str) -> Outcome:
+    if verdict.contact is None or not opt_out(ctx.session, verdict.contact, ctx.network.slug, ctx.app.clock.now()):
+        return ctx.outcome(HANDLED, "already opted out (or not a member)", kind=kind)
+    reply(ctx, "unsubscribe-done")
+    return ctx.outcome(HANDLED, f"opted out of {ctx.network.slug}", kind=kind)
+
+
+def command(ctx: Context) -> Outcome:
+    name = ctx.classification.detail["command"]
+    kind = f"command:{name}"
+    if name == "help":
+        reply(ctx, "help")
+        return ctx.outcome(HANDLED, "help sent", kind=kind)
+    if authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address) is None:
+        refusal(ctx, "not-member")
+        return ctx.outcome(REJECTED, f"not a member of {ctx.network.slug}: refusal sent", kind=kind)
+    if name == "unsubscribe":  # asks to confirm: a forged From cannot opt somebody out
+        reply(ctx, "unsubscribe-confirm")
+        return ctx.outcome(HANDLED, "confirmation requested", kind=kind)
+    return ctx.outcome(HELD, NO_HANDLER, kind=kind)
+
+
+def post(ctx: Context) -> Outcome:
+    """A member's post goes to every member; anything doubtful waits for a person."""
+    if ctx.row.dmarc == "fail":
+        return ctx.outcome(HELD, "the sender's domain failed DMARC: held for moderation")
+    if authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address) is None:
+        return ctx.outcome(HELD, "not a member: held for moderation")
+    recipients = members(ctx.session, ctx.network.slug)
+    queued = relay(ctx.app, ctx.session, ctx.network, ctx.row.raw, ctx.mail.from_name, ctx.mail.from_address,
+                   ctx.mail.subject, recipients, post_key=f"post:{ctx.row.id}")
+    return ctx.outcome(HANDLED, f"relayed to {queued} members")
+
+
+HANDLERS: dict[str, Callable[[Context], Outcome]] = {
+    LOOP: ignore, AUTO_REPLY: ignore, BOUNCE_DELAYED: ignore, BOUNCE: bounce,
+    ITIP_REPLY: itip_reply, ANSWER: answer, COMMAND: command, POST: post,
+}
+
+
+PERSONAL_KINDS = (ITIP_REPLY, ANSWER, COMMAND, POST)  # mail a person wrote: we must know who
+
+
+def handle(ctx: Context) -> Outcome:
+    if ctx.classification.kind in PERSONAL_KINDS and not _single_sender(ctx.mail):
+        return ctx.outcome(REJECTED, "no single valid From address: cannot tell who wrote it")
+    return HANDLERS[ctx.classification.kind](ctx)
+
+
+def _single_sender(mail: ParsedMail) -> bool:
+    return bool(mail.from_address) and not {"NoSingleFromAddress", "UnparsableFrom"} & set(mail.defects)

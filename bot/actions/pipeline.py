@@ -1,0 +1,180 @@
+"""Take stored messages through parse → classify → authorize → handle, once each.
+
+Outcomes and their effects are committed together, a batch per transaction; only then is a
+message "done". A stage that raises leaves the message "new" with a later next attempt;
+after `max_attempts` it is set aside as `failed` for `kkrbot inbox retry ID`.
+The loop never stops for one bad message.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+from datetime import timedelta
+
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, or_, select
+
+from bot.actions.handlers import IGNORED, REJECTED, Context, Outcome, handle
+from bot.app import App
+from bot.core.logs import log_event
+from bot.core.pause import pause_point
+from bot.inbound.parse import ParseLimits, dmarc_result, parse
+from bot.inbound.routing import route
+from bot.rules.classify import Inbound, classify
+from bot.store.db import session_scope
+from bot.store.models import STATE_DONE, STATE_NEW, AdminEvent, AuditLog, InboundMessage
+
+
+def due_ids(app: App, limit: int = 100) -> list[int]:
+    now = app.clock.now()
+    query = (select(InboundMessage.id)
+             .where(InboundMessage.state == STATE_NEW,
+                    or_(InboundMessage.next_attempt_at == None, InboundMessage.next_attempt_at <= now))  # noqa: E711
+             .order_by(InboundMessage.id).limit(limit))
+    with Session(app.engine) as session:
+        return list(session.exec(query))
+
+
+def process_pending(app: App, limit: int = 100) -> int:
+    """Process every due message, a batch per transaction; return how many were processed."""
+    done = 0
+    while ids := due_ids(app, limit):
+        process_batch(app, ids)
+        done += len(ids)
+        if len(ids) < limit:
+            break
+    return done
+
+
+def process_batch(app: App, ids: list[int]) -> None:
+    """Decide the batch in one transaction: outcomes and effects commit together.
+
+    If any message raises, the whole batch rolls back and each message is done again
+    on its own, so only the bad one fails and nothing is applied twice.
+    """
+    pause_point("before-process")
+    try:
+        with session_scope(app.engine, autoflush=False) as session:
+            finished = [_finish(app, session, row, decide(app, session, row)) for row in _new_rows(session, ids)]
+    except Exception:  # noqa: BLE001 - retried one by one below
+        for inbound_id in ids:
+            _process_alone(app, inbound_id)
+        return
+    for line in finished:
+        log_event("outcome", **line)
+
+
+def _process_alone(app: App, inbound_id: int) -> None:
+    try:
+        with session_scope(app.engine) as session:
+            finished = [_finish(app, session, row, decide(app, session, row))
+                        for row in _new_rows(session, [inbound_id])]
+    except Exception as error:  # noqa: BLE001 - a bad message must never stop the loop
+        _record_failure(app, inbound_id, error)
+        return
+    for line in finished:
+        log_event("outcome", **line)
+
+
+def _new_rows(session: Session, ids: list[int]) -> list[InboundMessage]:
+    """The rows still to do; locked on PostgreSQL so two workers never take the same one."""
+    query = (select(InboundMessage).where(InboundMessage.id.in_(ids), InboundMessage.state == STATE_NEW)
+             .order_by(InboundMessage.id).with_for_update())
+    return list(session.exec(query))
+
+
+def decide(app: App, session: Session, row: InboundMessage) -> Outcome:
+    """parse → route → classify → authorize and handle (the handlers authorize what they act on)."""
+    settings = app.settings
+    mail = parse(row.raw, ParseLimits(max_attachment_bytes=settings.limits.max_attachment_bytes,
+                                      max_attachments_bytes=settings.limits.max_message_bytes,
+                                      max_nesting=settings.limits.max_nesting))
+    row.subject, row.from_address = mail.subject[:500], mail.from_address[:320]
+    row.dmarc = dmarc_result(mail, settings.authserv_id)
+    row.defects = list(dict.fromkeys(mail.defects))[:50]
+    address = route(row.delivered_to, settings.networks) if row.delivered_to else None
+    if address is None:
+        return Outcome(REJECTED, "addressed to no known network", rule="routing", kind="unrouted")
+    row.network_slug = address.network
+    twin = other_copy(session, row)
+    if twin is not None:
+        return Outcome(IGNORED, f"another copy of #{twin} (same Message-ID for this network)",
+                       rule="duplicate", kind="duplicate")
+    null_sender = (row.source == "smtp" and row.envelope_from in ("", "<>")) or \
+        mail.header("Return-Path").strip() == "<>"
+    inbound = Inbound(mail=mail, network=settings.network(address.network), address=address, null_sender=null_sender)
+    ctx = Context(app, session, row, mail, inbound.network, inbound, classify(inbound))
+    return handle(ctx)
+
+
+def other_copy(session: Session, row: InboundMessage) -> int | None:
+    """The copy of this message that stands for all copies sent to one network, if not this one.
+
+    One mail can reach a network twice: to `list+<token>` with the list itself in Cc, or
+    again through a backup MX with other trace headers. Only one copy acts: the one sent to
+    a `+tag` address (it carries the token), else the first stored.
+    """
+    if row.message_id_synthetic:
+        return None
+    # Only the Message-ID in the query, so SQLite uses its index (network_slug alone matches everything).
+    same_id = session.exec(select(InboundMessage.id, InboundMessage.delivered_to, InboundMessage.network_slug)
+                           .where(InboundMessage.message_id == row.message_id)).all()
+    others = [(other_id, delivered_to) for other_id, delivered_to, network in same_id
+              if network == row.network_slug and other_id != row.id]
+    if not others:
+        return None
+    copies = [(row.id, row.delivered_to), *others]
+    chosen = min(copies, key=lambda c: ("+" not in c[1].split("@")[0], c[0]))[0]
+    return None if chosen == row.id else chosen
+
+
+def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -> dict:
+    """Record the outcome on the row and in the audit log; return what to log once committed."""
+    now = app.clock.now()
+    row.state, row.outcome, row.reason = STATE_DONE, outcome.outcome, outcome.reason
+    row.rule, row.kind, row.finished_at = outcome.rule, outcome.kind, now
+    row.attempts += 1
+    session.add(AuditLog(at=now, actor=row.from_address or row.envelope_from or "unknown",
+                         action=f"inbound-{outcome.outcome}", network_slug=row.network_slug,
+                         message_id=row.message_id, detail=outcome.reason[:200]))
+    return dict(id=row.id, network=row.network_slug, outcome=outcome.outcome, kind=outcome.kind,
+                rule=outcome.rule or None, reason=outcome.reason or None)
+
+
+def _record_failure(app: App, inbound_id: int, error: Exception) -> None:
+    settings = app.settings.processing
+    now = app.clock.now()
+    if isinstance(error, OperationalError):  # the database was busy: not the message's fault
+        log_event("stage_deferred", id=inbound_id, error=type(error).__name__)
+        return
+    with session_scope(app.engine) as session:
+        row = session.get(InboundMessage, inbound_id)
+        if row is None or row.state != STATE_NEW:
+            return  # another worker finished it meanwhile
+        row.attempts += 1
+        row.reason = f"{type(error).__name__}: {error}"[:500]
+        if row.attempts >= settings.max_attempts:
+            row.state, row.outcome, row.finished_at = STATE_DONE, "failed", now
+            session.add(AuditLog(at=now, actor="system", action="inbound-failed",
+                                 network_slug=row.network_slug, message_id=row.message_id,
+                                 detail=row.reason[:200]))
+            session.add(AdminEvent(at=now, kind="inbound-failed",
+                                   detail=f"inbound #{row.id} {row.message_id} set aside after {row.attempts} "
+                                          f"attempts: {row.reason[:300]} (kkrbot inbox show {row.id})"))
+        else:
+            row.next_attempt_at = now + timedelta(seconds=settings.retry_base_seconds * 2 ** (row.attempts - 1))
+    log_event("stage_failed", level=logging.ERROR, id=inbound_id, attempt=row.attempts,
+              error=type(error).__name__, detail=str(error)[:200],
+              where=traceback.extract_tb(error.__traceback__)[-1].name if error.__traceback__ else None)
+
+
+def retry(app: App, inbound_id: int) -> bool:
+    """`kkrbot inbox retry ID`: put a failed (or any finished) message back in the queue."""
+    with session_scope(app.engine) as session:
+        row = session.get(InboundMessage, inbound_id)
+        if row is None:
+            return False
+        row.state, row.outcome, row.attempts, row.next_attempt_at = STATE_NEW, None, 0, None
+        session.add(AuditLog(at=app.clock.now(), actor="admin", action="inbound-retry",
+                             network_slug=row.network_slug, message_id=row.message_id))
+    return True

@@ -1,0 +1,284 @@
+"""The `kkrbot` command line.
+
+Anything a user can cause (a bad config, a bad CSV, a busy database, a missing
+file) ends as one line on stderr and a non-zero exit, never a traceback.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+from bot.app import App
+from bot.cli import reports
+from bot.cli.preview import PreviewError
+from bot.config.settings import Settings, resolve_config_dir
+from bot.core.clock import SystemClock
+from bot.core.logs import configure
+from bot.people.contacts import ContactsError
+from bot.startup import check_config
+from bot.store.backup import BackupError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="kkrbot runs a network's mailing list and meeting cycle by e-mail.")
+config_app = typer.Typer(no_args_is_help=True, help="Check the config folder.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+contacts_app = typer.Typer(no_args_is_help=True, help="Contacts: import, export, list, clear-bounce.")
+inbox_app = typer.Typer(help="Received mail by outcome; show or retry one.", invoke_without_command=True)
+outbox_app = typer.Typer(help="Outgoing mail by status; retry one.", invoke_without_command=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(inbox_app, name="inbox")
+app.add_typer(outbox_app, name="outbox")
+
+
+class UserError(Exception):
+    """Something the user can fix; printed as one line."""
+
+
+class ConfigRefused(Exception):
+    """The config folder has problems; each is one line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+
+
+@app.callback()
+def main_options(ctx: typer.Context,
+                 config: Optional[Path] = typer.Option(None, "--config", metavar="DIR",
+                                                       help="Config folder (default: $KKRBOT_CONFIG or ./config).")) -> None:
+    ctx.obj = resolve_config_dir(config)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    check = check_config(ctx.obj)
+    if check.problems:
+        raise ConfigRefused(check.problems)
+    configure(check.settings.log_level)
+    return check.settings
+
+
+def _app(ctx: typer.Context, create_secret: bool = False) -> App:
+    return App.create(_settings(ctx), SystemClock(), create_secret=create_secret)
+
+
+# -- run, config, db -------------------------------------------------------------------
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Run the bot: receive, process, schedule and send until Ctrl-C."""
+    from bot.daemon import run as run_daemon
+
+    run_daemon(_app(ctx, create_secret=True))
+
+
+@config_app.command("check")
+def config_check(ctx: typer.Context) -> None:
+    """Validate bot.toml, networks.toml, .env and contacts.csv; print every problem."""
+    check = check_config(ctx.obj)
+    if check.problems:
+        for problem in check.problems:
+            typer.echo(problem, err=True)
+        typer.echo(f"{len(check.problems)} problem(s) in {ctx.obj}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"config OK: {ctx.obj} ({len(check.settings.networks)} networks)")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply pending database migrations."""
+    from bot.store.db import upgrade
+
+    applied = upgrade(_app(ctx).engine)
+    typer.echo(f"applied {', '.join(applied)}" if applied else "database is up to date")
+
+
+# -- contacts --------------------------------------------------------------------------
+
+@contacts_app.command("import")
+def contacts_import(ctx: typer.Context, file: Path = typer.Argument(..., exists=False)) -> None:
+    """Sync contacts from a CSV file (all rows valid, or nothing changes)."""
+    from bot.meetings.sync import sync_config
+    from bot.people.contacts import apply_rows, read_rows
+    from bot.store.db import session_scope, upgrade
+
+    bot = _app(ctx)
+    rows = read_rows(_read(file), bot.settings.networks)
+    upgrade(bot.engine)
+    with session_scope(bot.engine) as session:
+        sync_config(session, bot.settings, bot.clock.now())
+        report = apply_rows(session, rows, bot.settings.networks, bot.clock.now())
+        sync_config(session, bot.settings, bot.clock.now())
+    reports.print_import(report, len(rows))
+
+
+@contacts_app.command("export")
+def contacts_export(ctx: typer.Context,
+                    output: Optional[Path] = typer.Option(None, "-o", "--output", help="File (default: stdout)."),
+                    excel: bool = typer.Option(False, "--excel", help="';' and UTF-8 with BOM, for Danish Excel.")) -> None:
+    """Write the contacts in the import format."""
+    from sqlmodel import Session
+
+    from bot.people.contacts import export_csv
+
+    bot = _app(ctx)
+    with Session(bot.engine) as session:
+        data = export_csv(session, bot.settings.networks, excel=excel)
+    if output:
+        output.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+
+
+@contacts_app.command("clear-bounce")
+def contacts_clear_bounce(ctx: typer.Context, email: str = typer.Argument(...)) -> None:
+    """Deliver to an address again after its bounces disabled it."""
+    from bot.actions.bounces import clear
+    from bot.store.db import session_scope
+
+    bot = _app(ctx)
+    with session_scope(bot.engine) as session:
+        contact = clear(session, email, bot.clock.now())
+    if contact is None:
+        raise UserError(f"{email} is not a contact (nor an alias of one)")
+    typer.echo(f"{contact.email}: delivery enabled; earlier bounces no longer count")
+
+
+@contacts_app.command("list")
+def contacts_list(ctx: typer.Context, network: Optional[str] = typer.Option(None, "--network")) -> None:
+    """Show contacts, optionally of one network."""
+    reports.print_contacts(_app(ctx), network)
+
+
+# -- status, inbox, backup -------------------------------------------------------------
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Networks, next meetings, inbound counts by outcome, outbox counts."""
+    reports.print_status(_app(ctx))
+
+
+@inbox_app.callback()
+def inbox(ctx: typer.Context, outcome: Optional[str] = typer.Option(None, "--outcome"),
+          limit: int = typer.Option(50, "--limit")) -> None:
+    """Received mail, newest first, by outcome."""
+    if ctx.invoked_subcommand is None:
+        reports.print_inbox(_app(ctx), outcome, limit)
+
+
+@inbox_app.command("show")
+def inbox_show(ctx: typer.Context, message_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Headers, parse defects, the matching rule and the outcome of one message."""
+    if not reports.print_inbound(_app(ctx), message_id):
+        raise UserError(f"no inbound message #{message_id}")
+
+
+@inbox_app.command("retry")
+def inbox_retry(ctx: typer.Context, message_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Process a message again (e.g. one set aside as failed)."""
+    from bot.actions.pipeline import retry
+
+    if not retry(_app(ctx), message_id):
+        raise UserError(f"no inbound message #{message_id}")
+    typer.echo(f"#{message_id} queued again; the running bot picks it up")
+
+
+@outbox_app.callback()
+def outbox(ctx: typer.Context, status: Optional[str] = typer.Option(None, "--status",
+                                                                   help="queued, sent, bounced or expired"),
+           limit: int = typer.Option(50, "--limit")) -> None:
+    """Outgoing mail, newest first."""
+    if ctx.invoked_subcommand is None:
+        reports.print_outbox(_app(ctx), status, limit)
+
+
+@outbox_app.command("retry")
+def outbox_retry(ctx: typer.Context, outbox_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Send a mail again now (also one that bounced or expired)."""
+    from bot.outbound.outbox import retry_now
+    from bot.store.db import session_scope
+
+    bot = _app(ctx)
+    with session_scope(bot.engine) as session:
+        try:
+            if not retry_now(session, outbox_id, bot.clock.now()):
+                raise UserError(f"no outbox mail #{outbox_id}")
+        except ValueError as error:
+            raise UserError(str(error)) from error
+    typer.echo(f"#{outbox_id} queued again; the running bot sends it")
+
+
+@app.command()
+def preview(ctx: typer.Context,
+            network: Optional[str] = typer.Option(None, "--network", help="Network slug (default: the first)."),
+            kind: str = typer.Option("agenda", "--kind", help="invitation, agenda, call, draft, reminder, ..."),
+            lang: Optional[str] = typer.Option(None, "--lang", help="da, en or nb (default: the network's)."),
+            maildir: Optional[Path] = typer.Option(None, "--maildir", help="Deliver into this Maildir instead.")) -> None:
+    """Render the next mail of a kind as it would be sent, without sending anything."""
+    from bot.cli.preview import KINDS, render_preview, show, to_maildir
+    from bot.startup import prepare_database
+
+    bot = _app(ctx, create_secret=True)
+    prepare_database(bot)  # migrated, contacts imported, meetings in sync: as `run` would see them
+    if kind not in KINDS:
+        raise UserError(f"--kind must be one of {', '.join(KINDS)}")
+    if lang and lang not in ("da", "en", "nb"):
+        raise UserError("--lang must be da, en or nb")
+    if network and network not in {n.slug for n in bot.settings.networks}:
+        raise UserError(f"no network {network!r} in networks.toml")
+    raw = render_preview(bot, network, kind, lang)
+    if maildir:
+        to_maildir(raw, maildir)
+        typer.echo(f"delivered into {maildir}")
+    else:
+        typer.echo(show(raw))
+
+
+@app.command()
+def backup(ctx: typer.Context, file: Path = typer.Argument(..., help="The .tar file to write.")) -> None:
+    """Online backup of the database plus the token secret; safe while the bot runs."""
+    from bot.store.backup import write_backup
+
+    bot = _app(ctx)
+    settings = bot.settings
+    written = write_backup(settings.database_url, file, secret=bot.token_secret,
+                           secret_file=settings.token_secret_file, busy_timeout_ms=settings.processing.busy_timeout_ms)
+    typer.echo(f"backup written to {file} ({', '.join(written)})")
+
+
+def _read(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError as error:
+        raise UserError(f"{file}: {error.strerror}") from error
+
+
+def main() -> None:
+    """Entry point: run the Typer app and turn user-caused errors into one line."""
+    try:
+        app()  # Typer handles --help, usage errors and exit codes; ours propagate to here
+    except ConfigRefused as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print("kkrbot: the config has problems (see above); nothing was changed", file=sys.stderr)
+        sys.exit(2)
+    except ContactsError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print(f"kkrbot: {len(error.problems)} bad row(s); nothing was imported", file=sys.stderr)
+        sys.exit(2)
+    except (UserError, BackupError, PreviewError) as error:
+        print(f"kkrbot: {error}", file=sys.stderr)
+        sys.exit(1)
+    except OperationalError as error:
+        print(f"kkrbot: database error: {str(error.orig).splitlines()[0]}", file=sys.stderr)
+        sys.exit(3)
+    except OSError as error:  # a missing folder, a full disk, a port in use
+        print(f"kkrbot: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

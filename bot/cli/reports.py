@@ -1,0 +1,124 @@
+"""What the CLI prints: status, inbox, contacts. Read-only views of the database."""
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from bot.app import App
+from bot.people.contacts import ImportReport
+from bot.store.models import Contact, InboundMessage, Meeting, Membership, Network, OutboxMessage
+
+console = Console(highlight=False)
+
+
+def _local(app: App, moment) -> str:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(app.settings.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def print_status(app: App) -> None:
+    now = app.clock.now()
+    with Session(app.engine) as session:
+        networks = Table("network", "address", "members", "next meeting", "status", title="Networks")
+        for network in session.exec(select(Network).where(Network.active == True)):  # noqa: E712
+            members = session.exec(select(func.count(func.distinct(Membership.contact_id))).where(
+                Membership.network_id == network.id, Membership.active == True,  # noqa: E712
+                Membership.role.in_(("member", "kl", "medcom")))).one()
+            meeting = session.exec(select(Meeting).where(Meeting.network_id == network.id, Meeting.ends_at >= now)
+                                   .order_by(Meeting.starts_at)).first()
+            networks.add_row(network.slug, network.address, str(members),
+                             _local(app, meeting.starts_at) if meeting else "-", meeting.status if meeting else "")
+        console.print(networks)
+        inbound = dict(session.exec(select(func.coalesce(InboundMessage.outcome, "pending"), func.count())
+                                    .group_by(func.coalesce(InboundMessage.outcome, "pending"))).all())
+        outbox = dict(session.exec(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
+    console.print("inbound: " + (", ".join(f"{k} {v}" for k, v in sorted(inbound.items())) or "none"))
+    console.print("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(outbox.items())) or "none"))
+
+
+def print_inbox(app: App, outcome: str | None, limit: int) -> None:
+    query = select(InboundMessage).order_by(InboundMessage.id.desc()).limit(limit)
+    if outcome:
+        query = query.where(InboundMessage.outcome == (None if outcome == "pending" else outcome))
+    table = Table("id", "received", "network", "from", "subject", "outcome", "reason", title="Inbox")
+    with Session(app.engine) as session:
+        for row in session.exec(query):
+            sender, subject = row.from_address, row.subject
+            if not sender and not subject:
+                sender, subject = _headline(row.raw)
+            table.add_row(str(row.id), _local(app, row.received_at), row.network_slug or "-", sender[:40],
+                          subject[:50], row.outcome or "pending", row.reason[:60])
+    console.print(table)
+
+
+def _headline(raw: bytes) -> tuple[str, str]:
+    try:
+        message = message_from_bytes(raw, policy=policy.default)
+        return str(message.get("From", "")), str(message.get("Subject", ""))
+    except Exception:  # noqa: BLE001 - a listing must show even unparsable mail
+        return "", ""
+
+
+def print_inbound(app: App, inbound_id: int) -> bool:
+    with Session(app.engine) as session:
+        row = session.get(InboundMessage, inbound_id)
+    if row is None:
+        return False
+    fields = [("id", row.id), ("received", _local(app, row.received_at)), ("source", row.source),
+              ("envelope from", row.envelope_from), ("envelope to", ", ".join(row.envelope_to)),
+              ("delivered to", row.delivered_to), ("network", row.network_slug), ("message-id", row.message_id),
+              ("synthetic id", row.message_id_synthetic), ("reused id", row.message_id_reused),
+              ("size", row.size), ("state", row.state), ("attempts", row.attempts), ("outcome", row.outcome),
+              ("kind", row.kind), ("rule", row.rule), ("reason", row.reason), ("dmarc", row.dmarc),
+              ("imap", f"{row.imap_mailbox} uidvalidity={row.imap_uidvalidity} uid={row.imap_uid}"
+               if row.imap_uid else None), ("folder", row.imap_folder)]
+    for name, value in fields:
+        if value not in (None, "", False):
+            console.print(f"[bold]{name}:[/bold] {value}")
+    console.print("[bold]defects:[/bold] " + ("; ".join(row.defects) if row.defects else "none"))
+    console.print("[bold]headers:[/bold]")
+    header_end = row.raw.find(b"\r\n\r\n") if b"\r\n\r\n" in row.raw else row.raw.find(b"\n\n")
+    console.print(row.raw[: header_end if header_end >= 0 else 4000].decode("utf-8", "replace"), markup=False)
+    return True
+
+
+def print_contacts(app: App, network_slug: str | None) -> None:
+    table = Table("name", "email", "organisation", "municipality", "region", "role", "networks", "status",
+                  title=f"Contacts{' of ' + network_slug if network_slug else ''}")
+    with Session(app.engine) as session:
+        slugs = {n.id: n.slug for n in session.exec(select(Network))}
+        for contact in session.exec(select(Contact).order_by(Contact.name)):
+            memberships = session.exec(select(Membership).where(Membership.contact_id == contact.id,
+                                                                Membership.active == True)).all()  # noqa: E712
+            networks = sorted({f"{slugs[m.network_id]}" + ("" if m.role in ("member", "kl", "medcom") else f" ({m.role})")
+                               for m in memberships})
+            if network_slug and not any(slugs[m.network_id] == network_slug for m in memberships):
+                continue
+            state = "inactive" if not contact.active else ("opted out" if any(m.opted_out for m in memberships) else "")
+            table.add_row(contact.name, contact.email, contact.organisation, contact.municipality, contact.region,
+                          contact.kind, ", ".join(networks), state)
+    console.print(table)
+
+
+def print_import(report: ImportReport, rows: int) -> None:
+    console.print(f"{rows} rows: {len(report.added)} added, {len(report.updated)} updated, "
+                  f"{len(report.deactivated)} deactivated")
+    if report.opted_out_kept:
+        console.print("still opted out (not re-subscribed): " + ", ".join(report.opted_out_kept))
+
+
+def print_outbox(app: App, status: str | None, limit: int) -> None:
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if status:
+        query = query.where(OutboxMessage.status == status)
+    table = Table("id", "created", "kind", "network", "to", "status", "attempts", "last error", title="Outbox")
+    with Session(app.engine) as session:
+        for row in session.exec(query):
+            table.add_row(str(row.id), _local(app, row.created_at), row.kind, row.network_slug or "-",
+                          row.recipient, row.status, str(row.attempts), row.last_error[:50])
+    console.print(table)

@@ -1,0 +1,285 @@
+"""All settings, read in one place, validated, and frozen.
+
+Sources: `bot.toml` and `networks.toml` in the config folder, secrets from the
+process environment over `.env` (the environment wins, so systemd's
+`EnvironmentFile=` works). Nothing else in kkrbot reads files of config or the
+environment. Relative paths are resolved against the config folder's parent
+(the checkout, for the shipped `config/`).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+from email_validator import EmailNotValidError, validate_email
+
+from bot.config.errors import Problems, Table, load_toml
+from bot.config.networks import NetworkConfig, load_networks
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+SECRET_KEYS = ("IMAP_HOST", "IMAP_PORT", "IMAP_USER", "IMAP_PASSWORD", "IMAP_TLS",
+               "SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD", "SMTP_TLS",
+               "DATABASE_URL", "TOKEN_SECRET")
+TLS_MODES = ("starttls", "implicit", "none")
+
+
+@dataclass(frozen=True)
+class Receiver:
+    host: str = "127.0.0.1"
+    port: int = 2525
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_attachment_bytes: int = 10 * 1024 * 1024  # per file kept as an appendix
+    max_nesting: int = 3  # forwarded messages opened inside forwarded messages
+
+
+@dataclass(frozen=True)
+class Imap:
+    """Reading the list's mailbox (inbound = "imap"); host and credentials live in .env."""
+
+    mailbox: str = "INBOX"
+    folder: str = "kkrbot"  # parent of processed/rejected/held/failed
+    idle: bool = True
+    poll_seconds: int = 60
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class Outbox:
+    connections: int = 4  # parallel SMTP connections (outbound = "smtp")
+    batch_size: int = 200
+    deadline_days: int = 5  # temporary failures are retried this long, then the administrator is told
+
+
+@dataclass(frozen=True)
+class Bounces:
+    threshold: int = 3  # bounces within window_days that disable a contact's delivery
+    window_days: int = 14
+
+
+@dataclass(frozen=True)
+class Processing:
+    """How often a message whose handling raised is retried before it is set aside."""
+
+    max_attempts: int = 5
+    retry_base_seconds: int = 60
+    busy_timeout_ms: int = 5000
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Values from the environment / `.env`; never logged (repr hides them)."""
+
+    values: dict = field(default_factory=dict, repr=False)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        value = self.values.get(key)
+        return value if value not in (None, "") else default
+
+    def __repr__(self) -> str:
+        return f"Secrets(keys={sorted(k for k, v in self.values.items() if v)})"
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_dir: Path
+    data_dir: Path
+    timezone: str
+    log_level: str
+    from_name: str
+    admin_address: str
+    authserv_id: str
+    inbound: str
+    outbound: str
+    receiver: Receiver
+    limits: Limits
+    processing: Processing
+    imap: Imap
+    outbox: Outbox
+    bounces: Bounces
+    networks: tuple[NetworkConfig, ...]
+    secrets: Secrets
+
+    @property
+    def contacts_file(self) -> Path:
+        return self.config_dir / "contacts.csv"
+
+    @property
+    def database_url(self) -> str:
+        return self.secrets.get("DATABASE_URL") or f"sqlite:///{self.data_dir / 'kkrbot.sqlite3'}"
+
+    @property
+    def token_secret_file(self) -> Path:
+        return self.data_dir / "token_secret"
+
+    @property
+    def sent_dir(self) -> Path:
+        return self.data_dir / "sent"
+
+    def network(self, slug: str) -> NetworkConfig:
+        for network in self.networks:
+            if network.slug == slug:
+                return network
+        raise KeyError(slug)
+
+
+def resolve_config_dir(option: str | os.PathLike | None, environ: dict | None = None) -> Path:
+    """`--config DIR`, else `KKRBOT_CONFIG`, else the checkout's `config/`."""
+    environ = os.environ if environ is None else environ
+    chosen = option or environ.get("KKRBOT_CONFIG")
+    return Path(chosen).expanduser().resolve() if chosen else DEFAULT_CONFIG_DIR
+
+
+def load_settings(config_dir: Path, environ: dict | None = None) -> Settings:
+    """Read and validate everything; raise ConfigError listing every problem."""
+    problems = Problems()
+    bot_file = config_dir / "bot.toml"
+    data, source = load_toml(bot_file, problems)
+    top = Table(data, file=str(bot_file), path="", problems=problems, source=source)
+    timezone = _timezone(top)
+    settings = Settings(
+        config_dir=config_dir,
+        data_dir=_path(config_dir, top.text("data_dir", "var")),
+        timezone=timezone,
+        log_level=top.choice("log_level", LOG_LEVELS, "info"),
+        from_name=top.text("from_name", "kkrbot"),
+        admin_address=_address(top, "admin_address"),
+        authserv_id=top.text("authserv_id", ""),
+        inbound=top.choice("inbound", ("smtp", "imap"), "smtp"),
+        outbound=top.choice("outbound", ("maildir", "smtp"), "maildir"),
+        receiver=_receiver(top),
+        limits=_limits(top),
+        processing=_processing(top),
+        imap=_imap(top),
+        outbox=_outbox(top),
+        bounces=_bounces(top),
+        networks=load_networks(config_dir / "networks.toml", problems, timezone),
+        secrets=_secrets(config_dir, environ, problems),
+    )
+    top.reject_unknown()
+    _check_cross(settings, problems)
+    problems.raise_if_any()
+    return settings
+
+
+def _path(config_dir: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (config_dir.parent / path).resolve()
+
+
+def _timezone(top: Table) -> str:
+    name = top.text("timezone", "Europe/Copenhagen")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        top.problem("timezone", f"{name!r} is not a known timezone (e.g. Europe/Copenhagen)")
+        return "Europe/Copenhagen"
+    return name
+
+
+def _address(top: Table, key: str) -> str:
+    value = top.text(key)
+    if not value:
+        return ""
+    try:
+        return validate_email(value, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        top.problem(key, f"{value!r} is not an e-mail address ({error})")
+        return ""
+
+
+def _section(top: Table, key: str) -> Table:
+    return top.child(key, top.subtable(key), header=key)
+
+
+def _receiver(top: Table) -> Receiver:
+    sub = _section(top, "receiver")
+    receiver = Receiver(host=sub.text("host", Receiver.host), port=sub.integer("port", Receiver.port, 1, 65535))
+    sub.reject_unknown()
+    return receiver
+
+
+def _limits(top: Table) -> Limits:
+    sub = _section(top, "limits")
+    limits = Limits(max_message_bytes=sub.integer("max_message_bytes", Limits.max_message_bytes, 1024),
+                    max_attachment_bytes=sub.integer("max_attachment_bytes", Limits.max_attachment_bytes, 1024),
+                    max_nesting=sub.integer("max_nesting", Limits.max_nesting, 0, 20))
+    sub.reject_unknown()
+    return limits
+
+
+def _imap(top: Table) -> Imap:
+    sub = _section(top, "imap")
+    imap = Imap(mailbox=sub.text("mailbox", Imap.mailbox), folder=sub.text("folder", Imap.folder),
+                idle=sub.flag("idle", Imap.idle), poll_seconds=sub.integer("poll_seconds", Imap.poll_seconds, 1, 3600),
+                batch_size=sub.integer("batch_size", Imap.batch_size, 1, 1000))
+    sub.reject_unknown()
+    return imap
+
+
+def _outbox(top: Table) -> Outbox:
+    sub = _section(top, "outbox")
+    outbox = Outbox(connections=sub.integer("connections", Outbox.connections, 1, 32),
+                    batch_size=sub.integer("batch_size", Outbox.batch_size, 1, 5000),
+                    deadline_days=sub.integer("deadline_days", Outbox.deadline_days, 1, 30))
+    sub.reject_unknown()
+    return outbox
+
+
+def _bounces(top: Table) -> Bounces:
+    sub = _section(top, "bounces")
+    bounces = Bounces(threshold=sub.integer("threshold", Bounces.threshold, 1, 100),
+                      window_days=sub.integer("window_days", Bounces.window_days, 1, 365))
+    sub.reject_unknown()
+    return bounces
+
+
+def _processing(top: Table) -> Processing:
+    sub = _section(top, "processing")
+    processing = Processing(
+        max_attempts=sub.integer("max_attempts", Processing.max_attempts, 1, 100),
+        retry_base_seconds=sub.integer("retry_base_seconds", Processing.retry_base_seconds, 1),
+        busy_timeout_ms=sub.integer("busy_timeout_ms", Processing.busy_timeout_ms, 0, 600_000),
+    )
+    sub.reject_unknown()
+    return processing
+
+
+def _secrets(config_dir: Path, environ: dict | None, problems: Problems) -> Secrets:
+    env_file = config_dir.parent / ".env"
+    values = {k: v for k, v in dotenv_values(env_file).items() if k in SECRET_KEYS} if env_file.exists() else {}
+    environ = os.environ if environ is None else environ
+    values.update({k: environ[k] for k in SECRET_KEYS if environ.get(k)})
+    for key in ("IMAP_TLS", "SMTP_TLS"):
+        if values.get(key) and values[key] not in TLS_MODES:
+            problems.add(str(env_file), f"key {key}", f"{values[key]!r} is not one of {', '.join(TLS_MODES)}")
+    for key in ("IMAP_PORT", "SMTP_PORT"):
+        if values.get(key) and not str(values[key]).isdigit():
+            problems.add(str(env_file), f"key {key}", f"{values[key]!r} is not a port number")
+    secret = values.get("TOKEN_SECRET")
+    if secret and len(secret) < 32:
+        problems.add(str(env_file), "key TOKEN_SECRET", "must be at least 32 characters (leave it unset to have one generated)")
+    return Secrets(values)
+
+
+def _check_cross(settings: Settings, problems: Problems) -> None:
+    """Checks that need more than one file: inbound/outbound need their secrets."""
+    env_file = str(settings.config_dir.parent / ".env")
+    if settings.inbound == "imap":
+        for key in ("IMAP_HOST", "IMAP_USER", "IMAP_PASSWORD"):
+            if not settings.secrets.get(key):
+                problems.add(env_file, f"key {key}", 'is required when bot.toml has inbound = "imap"')
+    if settings.outbound == "smtp" and not settings.secrets.get("SMTP_HOST"):
+        problems.add(env_file, "key SMTP_HOST", 'is required when bot.toml has outbound = "smtp"')
+
+
+def new_token_secret() -> str:
+    return secrets.token_urlsafe(48)

@@ -1,0 +1,136 @@
+"""Store a received message raw, once per list address, before anything else happens.
+
+The same message delivered twice for the same list address (same Message-ID, same
+bytes) is stored once; a different message reusing a Message-ID is stored too and
+flagged; a message without one gets a synthetic id derived from its bytes. The row
+starts in state "new": stored never means handled.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from bot.inbound.routing import ListAddress
+from bot.store.db import session_scope
+from bot.store.models import STATE_DONE, InboundMessage
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: int
+    network: str | None
+    duplicate: bool  # this copy was stored before
+    copy: bool = False  # a second mailbox copy (another UID, same UIDVALIDITY) of a stored message
+
+
+@dataclass(frozen=True)
+class ImapOrigin:
+    mailbox: str
+    uidvalidity: int
+    uid: int
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One copy to store: the bytes, how they came, and for which list address."""
+
+    raw: bytes
+    source: str
+    delivery: ListAddress | None
+    delivered_to: str = ""
+    envelope_from: str = ""
+    envelope_to: tuple[str, ...] = ()
+    imap: ImapOrigin | None = None
+    oversize: int = 0  # the size of a message over the limit, of which only the header is kept here
+
+    @property
+    def address(self) -> str:
+        return self.delivery.address if self.delivery else self.delivered_to.lower()
+
+
+def message_id_of(raw: bytes) -> tuple[str, bool]:
+    """The message's Message-ID, or a synthetic one from its bytes (and True)."""
+    try:
+        # compat32 never raises on a hostile header; we only need the raw value.
+        value = BytesHeaderParser(policy=compat32).parsebytes(raw).get("Message-ID")
+        value = str(value or "").strip()
+    except Exception:  # noqa: BLE001 - any parse failure means "no usable id"
+        value = ""
+    if value and "\n" not in value and len(value) <= 900:
+        return value, False
+    return f"<{hashlib.sha256(raw).hexdigest()[:40]}@synthetic.kkrbot>", True
+
+
+def store_inbound(engine: Engine, raw: bytes, *, source: str, envelope_from: str,
+                  envelope_to: list[str], deliveries: list[ListAddress | None], now: datetime,
+                  delivered_to: str = "") -> list[Stored]:
+    """Commit one row per delivery (None = for no known network) and return them."""
+    arrivals = [Arrival(raw, source, delivery, delivered_to, envelope_from, tuple(envelope_to))
+                for delivery in deliveries]
+    for attempt in range(2):
+        try:
+            with session_scope(engine) as session:
+                return store_all(session, arrivals, now)
+        except IntegrityError:
+            # A concurrent delivery of the same copy won the unique key; the retry finds it.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def store_all(session: Session, arrivals: list[Arrival], now: datetime) -> list[Stored]:
+    """Store many copies in the caller's transaction with one lookup for duplicates."""
+    identities = [(a, *message_id_of(a.raw), hashlib.sha256(a.raw).hexdigest()) for a in arrivals]
+    query = select(InboundMessage).where(InboundMessage.message_id.in_({i[1] for i in identities}))
+    known: dict[tuple[str, str], list[InboundMessage]] = {}
+    for row in session.exec(query):
+        known.setdefault((row.delivered_to, row.message_id), []).append(row)
+    results, new_rows = [], []
+    for arrival, message_id, synthetic, digest in identities:
+        same_id = known.setdefault((arrival.address, message_id), [])
+        found = next((row for row in same_id if row.content_hash == digest), None)
+        if found is not None:
+            results.append(lambda found=found, imap=arrival.imap: _found_again(found, imap))
+            continue
+        row = _new_row(arrival, message_id, synthetic, digest, reused=bool(same_id), now=now)
+        if arrival.oversize:  # settled at once: too large to handle, kept whole in the mailbox
+            row.state, row.outcome, row.finished_at, row.size = STATE_DONE, "rejected", now, arrival.oversize
+            row.reason, row.rule = f"too large ({arrival.oversize} bytes); only its header is stored", "size-limit"
+        same_id.append(row)
+        session.add(row)
+        new_rows.append(row)
+        results.append(lambda row=row: Stored(row.id, row.network_slug, duplicate=False))
+    session.flush()
+    return [result() for result in results]
+
+
+def _new_row(arrival: Arrival, message_id: str, synthetic: bool, digest: str, reused: bool,
+             now: datetime) -> InboundMessage:
+    imap = arrival.imap
+    return InboundMessage(
+        received_at=now, source=arrival.source, envelope_from=arrival.envelope_from,
+        envelope_to=list(arrival.envelope_to), delivered_to=arrival.address,
+        network_slug=arrival.delivery.network if arrival.delivery else None,
+        message_id=message_id, message_id_synthetic=synthetic, message_id_reused=reused,
+        content_hash=digest, size=len(arrival.raw), raw=arrival.raw,
+        imap_mailbox=imap.mailbox if imap else None, imap_uidvalidity=imap.uidvalidity if imap else None,
+        imap_uid=imap.uid if imap else None)
+
+
+def _found_again(row: InboundMessage, imap: ImapOrigin | None) -> Stored:
+    """A message read again after a UIDVALIDITY change is the stored row under its new UID:
+    the row is re-pointed there (and moved again once finished)."""
+    if imap is None or row.imap_mailbox is None:
+        return Stored(row.id, row.network_slug, duplicate=True)
+    if row.imap_uidvalidity == imap.uidvalidity and row.imap_uid != imap.uid:
+        return Stored(row.id, row.network_slug, duplicate=True, copy=True)
+    row.imap_mailbox, row.imap_uidvalidity, row.imap_uid, row.imap_folder = (
+        imap.mailbox, imap.uidvalidity, imap.uid, None)
+    return Stored(row.id, row.network_slug, duplicate=True)

@@ -1,0 +1,328 @@
+"""Read the list's mailbox over IMAP: a cursor that survives restarts, and IDLE to wake up.
+
+Per mailbox we keep UIDVALIDITY and the last UID stored. New mail is fetched with
+BODY.PEEK[] (never marking it \\Seen) in batches, and stored raw (deduped, like the
+SMTP receiver does) in the same transaction that advances the cursor. Only after a
+message's outcome is committed is it moved, in batches, into `<folder>/processed`
+(handled and ignored), `rejected`, `held` or `failed` (retries used up); folder
+names use the hierarchy delimiter the server reports. A new UIDVALIDITY rescans the
+mailbox; the stored rows make sure nothing is handled twice or skipped.
+"""
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable
+
+from imapclient import IMAPClient
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from bot.app import App
+from bot.core.logs import log_event
+from bot.core.pause import pause_point
+from bot.inbound.arrivals import Arrival, ImapOrigin, store_all
+from bot.inbound.imap_routing import route_message
+from bot.store.db import session_scope
+from bot.store.models import STATE_DONE, AdminEvent, ImapCursor, InboundMessage
+
+FOLDER_BY_OUTCOME = {"handled": "processed", "ignored": "processed", "rejected": "rejected", "held": "held",
+                     "failed": "failed"}
+IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: re-issue IDLE before the server's 29-minute timeout
+BACKOFF_CAP_SECONDS = 60
+LOGIN_ALARM_SECONDS = 15 * 60
+FETCH_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImapAccount:
+    host: str
+    port: int
+    user: str
+    password: str
+    tls: str  # implicit, starttls, none
+
+    @classmethod
+    def from_settings(cls, settings) -> "ImapAccount":
+        secrets = settings.secrets
+        tls = secrets.get("IMAP_TLS", "implicit")
+        port = int(secrets.get("IMAP_PORT") or (993 if tls == "implicit" else 143))
+        return cls(secrets.get("IMAP_HOST", ""), port, secrets.get("IMAP_USER", ""),
+                   secrets.get("IMAP_PASSWORD", ""), tls)
+
+
+def connect(account: ImapAccount, context: ssl.SSLContext | None = None) -> IMAPClient:
+    context = context or ssl.create_default_context()
+    client = IMAPClient(account.host, port=account.port, ssl=account.tls == "implicit",
+                        ssl_context=context, timeout=60)
+    if account.tls == "starttls":
+        client.starttls(context)
+    if b"LOGINDISABLED" in client.capabilities() and b"AUTH=PLAIN" in client.capabilities():
+        client.plain_login(account.user, account.password)  # SASL PLAIN where LOGIN is switched off
+    else:
+        client.login(account.user, account.password)
+    return client
+
+
+Process = Callable[[], int]  # handles every stored mail that is due; returns how many
+
+
+class MailboxCursor:
+    """One connected pass over the mailbox: sync new mail, process it, move what is finished.
+
+    What "process" means is handed in by the caller (the daemon passes the pipeline), so
+    reading the mailbox does not depend on what is done with the mail.
+    """
+
+    def __init__(self, app: App, client: IMAPClient, process: Process):
+        self.app = app
+        self.client = client
+        self.process = process
+        self.settings = app.settings.imap
+        self.mailbox = self.settings.mailbox
+        self.folders = self._ensure_folders()
+        self.uidvalidity = 0
+        self.limit = app.settings.limits.max_message_bytes
+        self.can_move = b"MOVE" in client.capabilities()
+        self.can_uid_expunge = b"UIDPLUS" in client.capabilities()
+
+    # -- folders ---------------------------------------------------------------------------
+    def _ensure_folders(self) -> dict[str, str]:
+        delimiter = self._delimiter()
+        prefix = self._personal_prefix()
+        parent = f"{prefix}{self.settings.folder}"
+        names = {kind: f"{parent}{delimiter}{kind}" for kind in sorted(set(FOLDER_BY_OUTCOME.values()))}
+        existing = {name for _, _, name in self.client.list_folders()}
+        for name in [parent, *names.values()]:
+            if name not in existing:
+                self.client.create_folder(name)
+        return names
+
+    def _delimiter(self) -> str:
+        folders = self.client.list_folders(directory="", pattern=self.mailbox)
+        delimiter = folders[0][1] if folders else b"/"
+        return delimiter.decode() if isinstance(delimiter, bytes) else (delimiter or "/")
+
+    def _personal_prefix(self) -> str:
+        try:
+            personal = self.client.namespace().personal
+        except Exception:  # noqa: BLE001 - servers without NAMESPACE: no prefix
+            return ""
+        return personal[0][0] if personal else ""
+
+    # -- one pass ----------------------------------------------------------------------------
+    def run_once(self) -> int:
+        """Fetch and store new mail, process everything due, move what is finished."""
+        stored = self.sync()
+        processed = self.process()
+        self.move_finished()
+        return stored + processed
+
+    def sync(self) -> int:
+        status = self.client.select_folder(self.mailbox, readonly=False)
+        self.uidvalidity = int(status[b"UIDVALIDITY"])
+        last_uid = self._cursor_position()
+        uids = sorted(uid for uid in self.client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid)
+        stored = 0
+        for start in range(0, len(uids), self.settings.batch_size):
+            chunk = uids[start:start + self.settings.batch_size]
+            sizes = {uid: data.get(b"RFC822.SIZE", 0) for uid, data in self.client.fetch(chunk, ["RFC822.SIZE"]).items()}
+            for batch in self._by_bytes(chunk, sizes):
+                stored += self._store_batch(batch, self._fetch(batch, sizes), sizes)
+        return stored
+
+    def _by_bytes(self, uids: list[int], sizes: dict[int, int]):
+        """Batches of at most FETCH_BYTES (at least one message): a backlog of big mail stays small in memory."""
+        batch, total = [], 0
+        for uid in uids:
+            if batch and total + sizes.get(uid, 0) > FETCH_BYTES:
+                yield batch
+                batch, total = [], 0
+            batch.append(uid)
+            total += min(sizes.get(uid, 0), self.limit)
+        if batch:
+            yield batch
+
+    def _fetch(self, batch: list[int], sizes: dict[int, int]) -> dict[int, bytes]:
+        """The raw messages; of one over the size limit only its header (it stays in the mailbox)."""
+        normal = [uid for uid in batch if sizes.get(uid, 0) <= self.limit]
+        large = [uid for uid in batch if uid not in normal]
+        raws = {uid: data.get(b"BODY[]") for uid, data in self.client.fetch(normal, ["BODY.PEEK[]"]).items()} \
+            if normal else {}
+        if large:
+            for uid, data in self.client.fetch(large, ["BODY.PEEK[HEADER]"]).items():
+                raws[uid] = data.get(b"BODY[HEADER]")
+        return raws
+
+    def _cursor_position(self) -> int:
+        with session_scope(self.app.engine) as session:
+            cursor = session.get(ImapCursor, self.mailbox)
+            if cursor is None or cursor.uidvalidity != self.uidvalidity:
+                if cursor is not None:
+                    log_event("imap_uidvalidity_changed", mailbox=self.mailbox, old=cursor.uidvalidity,
+                              new=self.uidvalidity)
+                cursor = cursor or ImapCursor(mailbox=self.mailbox, uidvalidity=self.uidvalidity,
+                                              updated_at=self.app.clock.now())
+                cursor.uidvalidity, cursor.last_uid = self.uidvalidity, 0
+                session.add(cursor)
+            return cursor.last_uid
+
+    def _store_batch(self, batch: list[int], fetched: dict[int, bytes], sizes: dict[int, int]) -> int:
+        """Store the batch raw and advance the cursor, in one transaction; move extra copies away."""
+        now = self.app.clock.now()
+        arrivals = []
+        for uid in batch:
+            raw = fetched.get(uid)
+            if raw is None:
+                continue  # expunged meanwhile
+            address, delivered_to = route_message(raw, self.app.settings.networks)
+            oversize = sizes.get(uid, 0) if sizes.get(uid, 0) > self.limit else 0
+            arrivals.append(Arrival(raw, "imap", address, delivered_to, oversize=oversize,
+                                    imap=ImapOrigin(self.mailbox, self.uidvalidity, uid)))
+        with session_scope(self.app.engine) as session:
+            stored = store_all(session, arrivals, now)
+            cursor = session.get(ImapCursor, self.mailbox)
+            cursor.last_uid, cursor.updated_at = max(batch), now
+        for arrival, item in zip(arrivals, stored):
+            log_event("stored", id=item.id, source="imap", uid=arrival.imap.uid, network=item.network,
+                      duplicate=item.duplicate or None)
+        pause_point("after-imap-store")
+        copies = [arrival.imap.uid for arrival, item in zip(arrivals, stored) if item.copy]
+        if copies:
+            self._move(copies, self.folders["processed"])
+        return len(arrivals) - len(copies)
+
+    # -- moving --------------------------------------------------------------------------------
+    def move_finished(self) -> int:
+        """Move every finished message of this mailbox (and UIDVALIDITY) to its outcome's folder."""
+        with Session(self.app.engine) as session:
+            rows = session.exec(select(InboundMessage.id, InboundMessage.imap_uid, InboundMessage.outcome).where(
+                InboundMessage.imap_mailbox == self.mailbox, InboundMessage.imap_uidvalidity == self.uidvalidity,
+                InboundMessage.state == STATE_DONE, InboundMessage.imap_folder == None)).all()  # noqa: E711
+        by_folder: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for row_id, uid, outcome in rows:
+            by_folder[self.folders[FOLDER_BY_OUTCOME.get(outcome, "held")]].append((row_id, uid))
+        for folder, items in by_folder.items():
+            for start in range(0, len(items), 500):
+                chunk = items[start:start + 500]
+                self._move([uid for _, uid in chunk], folder)
+                self._mark_moved([row_id for row_id, _ in chunk], folder)
+        return len(rows)
+
+    def _move(self, uids: list[int], folder: str) -> None:
+        if self.can_move:
+            self.client.move(uids, folder)
+            return
+        self.client.copy(uids, folder)
+        self.client.add_flags(uids, [b"\\Deleted"], silent=True)
+        if self.can_uid_expunge:
+            self.client.uid_expunge(uids)
+        else:
+            self.client.expunge()
+
+    def _mark_moved(self, row_ids: list[int], folder: str) -> None:
+        with session_scope(self.app.engine) as session:
+            session.execute(update(InboundMessage).where(InboundMessage.id.in_(row_ids)).values(imap_folder=folder))
+
+    # -- waiting ---------------------------------------------------------------------------------
+    def wait_for_mail(self, wake: threading.Event, stop: threading.Event) -> str:
+        """Block until new mail (IDLE), a wake-up (the poll job) or stop; say which."""
+        if not (self.settings.idle and b"IDLE" in self.client.capabilities()):
+            wake.wait(self.settings.poll_seconds)
+            wake.clear()
+            return "poll"
+        self.client.idle()
+        started = time.monotonic()
+        reason = "renew"
+        try:
+            while time.monotonic() - started < IDLE_RENEW_SECONDS:
+                if stop.is_set() or wake.is_set():
+                    reason = "stop" if stop.is_set() else "poll"
+                    break
+                responses = self.client.idle_check(timeout=1)
+                if any(r and r[0] == b"BYE" for r in responses):
+                    raise ConnectionAbortedError("the IMAP server said BYE (shutting down)")
+                if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                    reason = "idle"
+                    break
+        finally:
+            wake.clear()
+        self.client.idle_done()  # skipped when the connection broke: it is dropped anyway
+        return reason
+
+
+class ImapReader(threading.Thread):
+    """The long-running reader: connect, sync, wait; reconnect with capped exponential backoff."""
+
+    def __init__(self, app: App, process: Process, ssl_context: ssl.SSLContext | None = None, after=None):
+        super().__init__(name="imap-reader", daemon=True)
+        self.app = app
+        self.process = process
+        self.after = after  # called after a pass that processed mail (wakes the outbox sender)
+        self.account = ImapAccount.from_settings(app.settings)
+        self.ssl_context = ssl_context
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.failing_since: float | None = None
+        self.alarm_raised = False
+
+    def stop(self, timeout: float = 15) -> None:
+        self.stopping.set()
+        self.wake.set()
+        self.join(timeout)
+
+    def run(self) -> None:
+        delay = 1.0
+        while not self.stopping.is_set():
+            try:
+                self._session()
+                return
+            except Exception as error:  # noqa: BLE001 - any failure: back off and reconnect
+                self._failed(error)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, BACKOFF_CAP_SECONDS)
+
+    def _session(self) -> None:
+        client = connect(self.account, self.ssl_context)
+        try:
+            cursor = MailboxCursor(self.app, client, self.process)
+            self._recovered()
+            woken_by = "start"
+            while not self.stopping.is_set():
+                count = cursor.run_once()
+                if count:
+                    log_event("imap_pass", woken_by=woken_by, messages=count)
+                    if self.after:
+                        self.after()
+                woken_by = cursor.wait_for_mail(self.wake, self.stopping)
+        finally:
+            try:
+                client.logout()
+            except Exception:  # noqa: BLE001 - the connection may already be gone
+                pass
+
+    def _failed(self, error: Exception) -> None:
+        now = time.monotonic()
+        if self.failing_since is None:
+            self.failing_since = now
+            log_event("imap_unavailable", level=logging.WARNING, error=type(error).__name__,
+                      detail=str(error)[:200], host=self.account.host)
+        elif now - self.failing_since > LOGIN_ALARM_SECONDS and not self.alarm_raised:
+            try:
+                with session_scope(self.app.engine) as session:
+                    session.add(AdminEvent(at=self.app.clock.now(), kind="imap-failing",
+                                           detail=f"IMAP {self.account.host}: failing for over 15 minutes: "
+                                                  f"{type(error).__name__}: {str(error)[:200]}"))
+                self.alarm_raised = True
+            except Exception:  # noqa: BLE001 - the database too: try again on the next failure
+                pass
+
+    def _recovered(self) -> None:
+        if self.failing_since is not None:
+            log_event("imap_reconnected", host=self.account.host,
+                      after_s=round(time.monotonic() - self.failing_since, 1))
+        self.failing_since, self.alarm_raised = None, False

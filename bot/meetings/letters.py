@@ -1,0 +1,113 @@
+"""Letters about a meeting: the invitation, the agenda (an update of it), changes and cancellation.
+
+One calendar entry per meeting: the UID comes from the meeting's identity, the
+ORGANIZER is the recipient's own `+<token>` address (the token is stable for that
+meeting and recipient, so every update names the same organizer), and SEQUENCE is
+the meeting's, raised by config sync when time, place or status changes.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from bot.config.networks import NetworkConfig
+from bot.meetings.dates import calendar_uid
+from bot.outbound.calendar_invites import CalendarMeeting, cancellation, invitation, method_of
+from bot.outbound.compose import Attachment, CalendarPart, Letter, Recipient
+from bot.store.models import AgendaItem, Appendix, Attendance, Contact, Meeting, Network
+
+CALENDAR_KINDS = ("invitation", "agenda", "meeting-update", "cancel")
+
+
+def meeting_view(meeting: Meeting) -> dict:
+    return {"starts_at": meeting.starts_at, "ends_at": meeting.ends_at, "mode": meeting.mode,
+            "place": meeting.place, "video_link": meeting.video_link, "status": meeting.status}
+
+
+def previous_view(meeting: Meeting) -> dict:
+    """Where and when the meeting was before its last change (itself, if it never changed)."""
+    before = meeting.previous or {}
+    view = {k: v for k, v in meeting_view(meeting).items() if k != "status"}
+    for key in view:
+        if key in before:
+            view[key] = datetime.fromisoformat(before[key]) if key.endswith("_at") else before[key]
+    return view
+
+
+def agenda_items(session: Session, meeting: Meeting) -> tuple[list[dict], list[Attachment]]:
+    """The meeting's items in order, appendices numbered "Bilag N" across the agenda."""
+    items, files, number = [], [], 0
+    query = select(AgendaItem).where(AgendaItem.meeting_id == meeting.id, AgendaItem.status != "withdrawn")
+    for item in session.exec(query.order_by(AgendaItem.position, AgendaItem.id)):
+        submitter = session.get(Contact, item.submitter_id) if item.submitter_id else None
+        appendices = []
+        for appendix in session.exec(select(Appendix).where(Appendix.agenda_item_id == item.id).order_by(Appendix.id)):
+            number += 1
+            appendices.append({"number": number, "filename": appendix.filename, "size": appendix.size})
+            files.append(Attachment(f"Bilag {number} - {appendix.filename}", appendix.content_type, appendix.data))
+        items.append({"title": item.title, "summary": item.summary, "background": item.background,
+                      "proposal": item.proposal, "decision": item.decision, "late": item.status == "late",
+                      "submitter": {"name": submitter.name, "organisation": submitter.organisation} if submitter else None,
+                      "appendices": appendices})
+    return items, files
+
+
+def attendance_names(session: Session, meeting: Meeting) -> dict[str, list[str]]:
+    names: dict[str, list[str]] = {"registered": [], "apologies": [], "tentative": []}
+    query = select(Attendance, Contact).join(Contact).where(Attendance.meeting_id == meeting.id)
+    for attendance, contact in session.exec(query.order_by(Contact.name)):
+        names.setdefault(attendance.status, []).append(contact.name)
+    return names
+
+
+def meeting_context(session: Session, network: NetworkConfig, meeting: Meeting) -> tuple[dict, list[Attachment]]:
+    """Everything the meeting kinds' templates may use."""
+    items, files = agenda_items(session, meeting)
+    lead = network.lead_times
+    names = attendance_names(session, meeting)
+    context = {"meeting": meeting_view(meeting), "previous": previous_view(meeting), "items": items, "items_so_far": len(items),
+               "deadline": meeting.starts_at - timedelta(days=lead.draft),
+               "agenda_at": meeting.starts_at - timedelta(days=lead.agenda),
+               "registered": names["registered"], "apologies": names["apologies"], "tentative": names["tentative"]}
+    return context, files
+
+
+def calendar_meeting(network: NetworkConfig, meeting: Meeting, description: str) -> CalendarMeeting:
+    return CalendarMeeting(
+        uid=calendar_uid(meeting.series_id, network.domain), sequence=meeting.sequence,
+        summary=network.name, starts_at=meeting.starts_at, ends_at=meeting.ends_at, timezone=network.timezone,
+        location=meeting.place if meeting.mode == "physical" else (meeting.video_link or meeting.place),
+        video_link=meeting.video_link, description=description)
+
+
+def meeting_letter(session: Session, network: NetworkConfig, meeting: Meeting, kind: str, recipient: Recipient,
+                   now) -> Letter:
+    """One meeting mail to one person, with its calendar part for the calendar kinds."""
+    context, files = meeting_context(session, network, meeting)
+    letter = Letter(kind=kind, network=network, recipient=recipient, context=context, meeting_id=meeting.id,
+                    dedupe_key=f"{kind}:{meeting.series_id}:{recipient.address}:{meeting.sequence}",
+                    token_parts=("meeting", meeting.series_id) if kind in CALENDAR_KINDS else (),
+                    attachments=tuple(files) if kind == "agenda" else ())
+    if kind in CALENDAR_KINDS:
+        letter.calendar = _calendar_builder(network, meeting, kind, recipient, now)
+    return letter
+
+
+def _calendar_builder(network, meeting, kind, recipient, now):
+    """The calendar part, built at compose time: the organizer is the recipient's +token address
+    and the description the mail's own text (for the agenda: the agenda)."""
+    build = cancellation if kind == "cancel" or meeting.status == "cancelled" else invitation
+
+    def part(organizer: str, text: str) -> CalendarPart:
+        ics = build(calendar_meeting(network, meeting, text), organizer=organizer,
+                    organizer_name=network.name, attendee=recipient.address,
+                    attendee_name=recipient.name or recipient.address, now=now)
+        return CalendarPart(ics=ics, method=method_of(ics))
+    return part
+
+
+def next_meeting(session: Session, network_slug: str, now) -> Meeting | None:
+    query = (select(Meeting).join(Network).where(Network.slug == network_slug, Meeting.ends_at >= now)
+             .order_by(Meeting.starts_at))
+    return session.exec(query).first()

@@ -1,0 +1,294 @@
+"""Send: deliver due outbox rows, over SMTP or into a Maildir, and record what happened.
+
+The one window where a crash can send a mail twice is after the server said 250
+and before the results are committed; it is kept to the two batches in flight
+(`[outbox] batch_size` each). A busy database does not open it: results that cannot
+be written are kept and written before anything else is sent.
+"""
+from __future__ import annotations
+
+import mailbox
+import queue
+import smtplib
+import ssl
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from bot.app import App
+from bot.config.settings import Settings
+from bot.core.logs import log_event
+from bot.outbound import admin_notices, outbox
+from bot.outbound.outbox import BOUNCED, SENT, Delivery, Result
+from bot.store.db import session_scope
+from bot.store.models import OutboxMessage
+
+RETRY = "retry"
+# Records the rows the SMTP server refused with 5xx, in the transaction that records the
+# results. The caller hands it in (the daemon passes bounce scoring), so sending does not
+# depend on what a refusal means for the person.
+OnRefused = Callable[[Session, list[OutboxMessage]], None]
+LOGIN_ALARM_SECONDS = 15 * 60
+
+
+class Sender(Protocol):
+    unrecorded: list[Result]
+
+    def send(self, deliveries: list[Delivery]) -> list[Result]: ...
+
+    def close(self) -> None: ...
+
+
+class MaildirSender:
+    """Deliver into a standard Maildir, each file starting with Return-Path and Delivered-To
+    as a delivery agent writes them (the embedded default, `kkrbot preview` and `demo`)."""
+
+    def __init__(self, path: Path):
+        self.maildir = mailbox.Maildir(path, create=True)
+        self.unrecorded: list[Result] = []
+
+    def send(self, deliveries: list[Delivery]) -> list[Result]:
+        return [self._deliver(d) for d in deliveries]
+
+    def _deliver(self, delivery: Delivery) -> Result:
+        trace = f"Return-Path: <{delivery.envelope_from}>\r\nDelivered-To: {delivery.recipient}\r\n".encode()
+        try:
+            self.maildir.add(trace + delivery.raw)
+        except OSError as error:
+            return Result(delivery.id, RETRY, f"maildir: {error}")
+        return Result(delivery.id, SENT, "maildir")
+
+    def close(self) -> None:
+        pass
+
+
+class _Batch:
+    """Results of one batch, filled in by the lanes."""
+
+    def __init__(self, size: int):
+        self.results: list[Result] = []
+        self.size = size
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        if size == 0:
+            self.done.set()
+
+    def add(self, result: Result) -> None:
+        with self.lock:
+            self.results.append(result)
+            if len(self.results) == self.size:
+                self.done.set()
+
+
+class SmtpSender:
+    """A few persistent SMTP connections, each owned by one lane thread that takes the next
+    delivery from a shared queue; each result classified 2xx/4xx/5xx. Batches flow through
+    without a barrier, so no connection waits for the slowest one of a batch."""
+
+    def __init__(self, settings: Settings):
+        secrets = settings.secrets
+        self.host = secrets.get("SMTP_HOST", "")
+        self.tls = secrets.get("SMTP_TLS", "starttls")
+        self.port = int(secrets.get("SMTP_PORT") or (465 if self.tls == "implicit" else 587))
+        self.user, self.password = secrets.get("SMTP_USER"), secrets.get("SMTP_PASSWORD")
+        self.local_hostname = settings.networks[0].domain if settings.networks else None
+        self.connections: list[smtplib.SMTP | None] = [None] * settings.outbox.connections
+        self.work: queue.SimpleQueue = queue.SimpleQueue()
+        self.lanes: list[threading.Thread] = []
+        self.unrecorded: list[Result] = []  # delivered, but not yet recorded: recorded before anything else
+        self.failing_since: float | None = None  # when connecting or logging in started to fail
+        self.last_failure = ""
+        self.alarm_raised = False
+
+    def send(self, deliveries: list[Delivery]) -> list[Result]:
+        self._start_lanes()
+        batch = _Batch(len(deliveries))
+        for delivery in deliveries:
+            self.work.put((delivery, batch))
+        batch.done.wait()
+        return batch.results
+
+    def _start_lanes(self) -> None:
+        if not self.lanes:
+            self.lanes = [threading.Thread(target=self._lane, args=(slot,), name=f"smtp-lane-{slot}", daemon=True)
+                          for slot in range(len(self.connections))]
+            for lane in self.lanes:
+                lane.start()
+
+    def _lane(self, slot: int) -> None:
+        while (item := self.work.get()) is not None:
+            delivery, batch = item
+            batch.add(self._send_one(slot, delivery))
+        self._quit(slot)
+
+    def _send_one(self, slot: int, delivery: Delivery) -> Result:
+        try:
+            connection = self._connection(slot)
+            self.failing_since = None
+            connection.sendmail(delivery.envelope_from, [delivery.recipient], delivery.raw)
+            return Result(delivery.id, SENT, "250")
+        except smtplib.SMTPRecipientsRefused as error:
+            code, text = error.recipients.get(delivery.recipient, (450, b"refused"))
+            return _by_code(delivery.id, code, text)
+        except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as error:
+            # A 5xx to the text (size, content) is not the recipient's address failing: not scored.
+            self._reset(slot)
+            status = _by_code(delivery.id, error.smtp_code, error.smtp_error, scores=False)
+            return status if isinstance(error, smtplib.SMTPDataError) else Result(delivery.id, RETRY, status.detail)
+        except (smtplib.SMTPException, OSError) as error:
+            self._drop(slot)
+            return Result(delivery.id, RETRY, f"{type(error).__name__}: {error}")
+        except Exception as error:  # noqa: BLE001 - a lane must never die: its batch would wait forever
+            self._drop(slot)
+            return Result(delivery.id, RETRY, f"{type(error).__name__}: {error}")
+
+    def _connection(self, slot: int) -> smtplib.SMTP:
+        connection = self.connections[slot]
+        if connection is None:
+            try:
+                connection = self._connect()
+            except (smtplib.SMTPException, OSError) as error:
+                self.failing_since = self.failing_since or time.monotonic()
+                self.last_failure = f"{type(error).__name__}: {error}"
+                raise
+            self.connections[slot] = connection
+        return connection
+
+    def trouble(self) -> str | None:
+        """Once per episode: a description when connecting or logging in has failed for 15 minutes."""
+        if self.failing_since is None:
+            self.alarm_raised = False
+            return None
+        if self.alarm_raised or time.monotonic() - self.failing_since < LOGIN_ALARM_SECONDS:
+            return None
+        self.alarm_raised = True
+        return f"SMTP {self.host}:{self.port}: failing for over 15 minutes: {self.last_failure[:200]}"
+
+    def _connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        if self.tls == "implicit":
+            connection = smtplib.SMTP_SSL(self.host, self.port, local_hostname=self.local_hostname,
+                                          context=context, timeout=60)
+        else:
+            connection = smtplib.SMTP(self.host, self.port, local_hostname=self.local_hostname, timeout=60)
+            if self.tls == "starttls":
+                connection.starttls(context=context)
+        if self.user:
+            connection.login(self.user, self.password or "")
+        return connection
+
+    def _reset(self, slot: int) -> None:
+        try:
+            if self.connections[slot]:
+                self.connections[slot].rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop(slot)
+
+    def _drop(self, slot: int) -> None:
+        connection, self.connections[slot] = self.connections[slot], None
+        if connection is not None:
+            try:
+                connection.close()
+            except OSError:
+                pass
+
+    def _quit(self, slot: int) -> None:
+        connection, self.connections[slot] = self.connections[slot], None
+        if connection is not None:
+            try:
+                connection.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+
+    def close(self) -> None:
+        for _ in self.lanes:
+            self.work.put(None)
+        for lane in self.lanes:
+            lane.join(30)
+        self.lanes = []
+
+
+def _by_code(outbox_id: int, code: int, text: bytes | str, scores: bool = True) -> Result:
+    detail = f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
+    if 500 <= code < 600:
+        return Result(outbox_id, BOUNCED, detail, scores=scores)
+    return Result(outbox_id, RETRY, detail)
+
+
+def make_sender(settings: Settings) -> Sender:
+    if settings.outbound == "smtp":
+        return SmtpSender(settings)
+    return MaildirSender(settings.sent_dir)
+
+
+def flush_outbox(app: App, sender: Sender, on_refused: OnRefused) -> int:
+    """Send every due row, batch by batch; return how many deliveries were attempted.
+
+    Two batches are in flight: while one is on the wire, the previous one's results are
+    recorded and the next one is read, so the SMTP connections never wait for the database.
+    Results that cannot be recorded (the database is busy) are kept and recorded before
+    anything else is read: a mail the server accepted is never taken for unsent.
+    """
+    if not _record_leftovers(app, sender, on_refused):
+        return 0
+    attempted = 0
+    in_flight: set[int] = set()
+    pending: deque[Future] = deque()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="outbox-batch") as wire:
+        while True:
+            with Session(app.engine) as session:
+                batch = outbox.due(session, app.clock.now(), app.settings.outbox.batch_size, exclude=in_flight)
+            if batch:
+                in_flight |= {d.id for d in batch}
+                pending.append(wire.submit(sender.send, batch))
+                attempted += len(batch)
+            if not pending:
+                return attempted
+            if len(pending) == 2 or not batch:
+                results = pending.popleft().result()
+                if not _record(app, sender, results, on_refused):
+                    for rest in pending:
+                        _record(app, sender, rest.result(), on_refused)
+                    return attempted
+                in_flight -= {r.id for r in results}
+                if results and all(r.status == RETRY for r in results):  # the server is away: back off
+                    for rest in pending:
+                        _record(app, sender, rest.result(), on_refused)
+                    _report_trouble(app, sender)
+                    return attempted
+
+
+def _record_leftovers(app: App, sender: Sender, on_refused: OnRefused) -> bool:
+    leftovers = getattr(sender, "unrecorded", [])
+    if not leftovers:
+        return True
+    sender.unrecorded = []
+    return _record(app, sender, leftovers, on_refused)
+
+
+def _report_trouble(app: App, sender: Sender) -> None:
+    trouble = sender.trouble() if hasattr(sender, "trouble") else None
+    if trouble:
+        admin_notices.record(app, "smtp-failing", trouble)
+
+
+def _record(app: App, sender: Sender, results: list[Result], on_refused: OnRefused) -> bool:
+    """Commit a batch's results; on a database error keep them on the sender for the next run."""
+    try:
+        with session_scope(app.engine) as session:
+            bounced = outbox.record(session, results, app.clock.now())
+            on_refused(session, bounced)
+    except SQLAlchemyError as error:
+        sender.unrecorded = [*getattr(sender, "unrecorded", []), *results]
+        log_event("outbox_record_failed", level=40, results=len(results), error=type(error).__name__)
+        return False
+    for result in results:
+        log_event("sent" if result.status == SENT else "send_" + result.status, outbox=result.id,
+                  detail=None if result.status == SENT else result.detail[:120])
+    return True

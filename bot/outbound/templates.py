@@ -1,0 +1,73 @@
+"""Mail text lives in templates/<lang>/<kind>.{subject.txt,txt,html}; this renders it.
+
+One Jinja2 environment, StrictUndefined (a missing variable is an error, never an
+empty gap in a mail), autoescaping for HTML only. Filters format dates in the
+mail's language and timezone, taken from the context (`lang`, `timezone`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+
+from bot.outbound import i18n
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+LANGUAGES = ("da", "en", "nb")
+KINDS = ("call", "item-ack", "item-late", "draft", "draft-reminder", "invitation", "agenda", "meeting-update",
+         "cancel", "reminder", "rsvp-ack", "minutes-request", "minutes-reminder", "minutes", "post",
+         "moderation-request", "moderation-result", "help", "contacts", "unsubscribe-confirm",
+         "unsubscribe-done", "refusal", "delivery-disabled", "admin-notice")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def one_line(value: str) -> str:
+    """Fold CR/LF (and other line breaks) to spaces: nothing can start a new header."""
+    return " ".join(str(value).split())
+
+
+@pass_context
+def _datetime(context, moment) -> str:
+    return i18n.long_datetime(moment, context["lang"], context["timezone"])
+
+
+@pass_context
+def _date(context, day) -> str:
+    return i18n.long_date(day, context["lang"], context["timezone"])
+
+
+@pass_context
+def _time(context, moment) -> str:
+    return i18n.short_time(moment, context["lang"], context["timezone"])
+
+
+@pass_context
+def _size(context, size: int) -> str:
+    return i18n.file_size(size, context["lang"])
+
+
+@lru_cache(maxsize=4)
+def environment(root: Path = TEMPLATES_DIR) -> Environment:
+    env = Environment(loader=FileSystemLoader(str(root)), undefined=StrictUndefined,
+                      autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True)
+    env.filters.update(datetime=_datetime, date=_date, time=_time, size=_size, one_line=one_line)
+    return env
+
+
+def render(kind: str, lang: str, context: dict) -> Rendered:
+    """Render one kind of mail; raises jinja2 errors on a missing template or variable."""
+    env = environment()
+    context = {**context, "lang": lang, "kind": kind}
+    subject = env.get_template(f"{lang}/{kind}.subject.txt").render(context)
+    text = env.get_template(f"{lang}/{kind}.txt").render(context)
+    html = env.get_template(f"{lang}/{kind}.html").render(context)
+    return Rendered(subject=one_line(subject), text=text, html=html)

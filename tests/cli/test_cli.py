@@ -1,0 +1,73 @@
+"""The command line: help, inbox show/retry, backup while the bot runs, one-line errors."""
+from __future__ import annotations
+
+import sqlite3
+import tarfile
+
+from bot.actions.pipeline import process_pending
+from bot.inbound.arrivals import store_inbound
+from bot.inbound.routing import route
+from tests.support.config import free_port, make_config
+from tests.support.process import BotProcess, kkrbot, post
+
+RAW = ("From: Lars Møller <lars.moeller@odense.example.dk>\r\nTo: it-netvaerk@lists.example.dk\r\n"
+       "Subject: =?utf-8?q?M=C3=B8de?=\r\nMessage-ID: <cli@odense.example.dk>\r\n\r\nHej\r\n").encode()
+
+
+def test_help_lists_every_command(config_dir):
+    result = kkrbot(config_dir, "--help")
+    for command in ("run", "config", "db", "contacts", "status", "inbox", "backup"):
+        assert f" {command} " in result.stdout, command
+    assert "--config" in result.stdout
+    assert all(word in kkrbot(config_dir, "contacts", "--help").stdout for word in ("import", "export", "list"))
+    assert all(word in kkrbot(config_dir, "inbox", "--help").stdout for word in ("show", "retry"))
+
+
+def test_inbox_show_and_retry(app):
+    [stored] = store_inbound(app.engine, RAW, source="smtp", envelope_from="lars.moeller@odense.example.dk",
+                             envelope_to=["it-netvaerk@lists.example.dk"],
+                             deliveries=[route("it-netvaerk@lists.example.dk", app.settings.networks)],
+                             now=app.clock.now())
+    process_pending(app)
+    config = app.settings.config_dir
+    shown = kkrbot(config, "inbox", "show", str(stored.id))
+    assert shown.returncode == 0
+    for text in ("message-id: <cli@odense.example.dk>", "outcome: handled", "reason: relayed to 13 members",
+                 "rule: post", "Subject: =?utf-8?q?M=C3=B8de?="):
+        assert text in shown.stdout, text
+    listed = kkrbot(config, "inbox", "--outcome", "handled")
+    assert "Møde" in listed.stdout
+    retried = kkrbot(config, "inbox", "retry", str(stored.id))
+    assert retried.returncode == 0 and "queued again" in retried.stdout
+    assert "pending" in kkrbot(config, "inbox").stdout
+    unknown = kkrbot(config, "inbox", "show", "999")
+    assert (unknown.returncode, unknown.stderr) == (1, "kkrbot: no inbound message #999\n")
+
+
+def test_backup_while_running_holds_the_database_and_the_token_secret(tmp_path):
+    port = free_port()
+    config = make_config(tmp_path, port=port)
+    bot = BotProcess(config)
+    try:
+        bot.first_line()
+        post(port)
+        bot.wait_for_log("event=outcome")
+        result = kkrbot(config, "backup", str(tmp_path / "backup.tar"))
+        assert result.returncode == 0, result.stderr
+    finally:
+        bot.stop()
+    restore = tmp_path / "restore"
+    with tarfile.open(tmp_path / "backup.tar") as archive:
+        assert sorted(archive.getnames()) == ["kkrbot.sqlite3", "token_secret"]
+        archive.extractall(restore, filter="data")
+    assert (restore / "token_secret").read_text() == (tmp_path / "var" / "token_secret").read_text()
+    with sqlite3.connect(restore / "kkrbot.sqlite3") as db:
+        assert db.execute("select count(*) from inboundmessage").fetchone() == (1,)
+    assert (tmp_path / "backup.tar").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_database_error_is_one_line(tmp_path):
+    config = make_config(tmp_path, env="DATABASE_URL=sqlite:////proc/nope/kkrbot.sqlite3\n")
+    result = kkrbot(config, "status")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -1,0 +1,182 @@
+"""Reading the list's mailbox over IMAP, against a real Dovecot."""
+from __future__ import annotations
+
+import ssl
+import time
+
+from sqlmodel import Session, func, select
+
+from bot.actions.pipeline import process_pending
+from bot.inbound.imap_cursor import ImapAccount, ImapReader, MailboxCursor, connect
+from bot.store.models import AuditLog, InboundMessage
+from tests.conftest import imap_env
+from tests.support import corpus
+from tests.support.config import make_config
+from tests.support.inbound import issue_token
+from tests.support.process import BotProcess
+
+MEMBER = ("Søren Ærø", "soren.aero@aarhus.example.dk")
+OUTSIDER = ("Peter Holm", "peter.holm@example.com")
+SAMPLE = {  # corpus file → folder its outcome sends it to
+    "post-utf8.eml": "processed", "post-windows-1252.eml": "processed", "autoreply-rfc3834-da.eml": "processed",
+    "bounce-postfix-dsn.eml": "processed", "loop-x-loop.eml": "processed", "command-hjaelp.eml": "processed",
+    "broken-unknown-network.eml": "rejected", "broken-two-from.eml": "rejected",
+    "itip-outlook-accept.eml": "rejected",  # its token was never issued
+}
+
+
+def cursor_for(app, server) -> MailboxCursor:
+    return MailboxCursor(app, connect(ImapAccount.from_settings(app.settings)), lambda: process_pending(app))
+
+
+def rows(app) -> list[InboundMessage]:
+    with Session(app.engine) as session:
+        return list(session.exec(select(InboundMessage).order_by(InboundMessage.id)))
+
+
+def folder_counts(server) -> dict[str, int]:
+    with server._session() as client:
+        names = [name for _, _, name in client.list_folders()]
+        return {name: client.folder_status(name, ["MESSAGES"])[b"MESSAGES"] for name in names}
+
+
+def test_one_pass_stores_handles_and_moves_each_message_by_outcome(imap_app, mailbox):
+    for name in SAMPLE:
+        mailbox.append(corpus.load(name, sender=MEMBER))
+    mailbox.append(corpus.sent_by(corpus.load("post-iso-8859-1.eml"), OUTSIDER))  # held for moderation
+    cursor = cursor_for(imap_app, mailbox)
+    assert cursor.folders["held"] == "kkrbot.held"  # built with the delimiter Dovecot reports
+    cursor.run_once()
+    stored = rows(imap_app)
+    assert len(stored) == len(SAMPLE) + 1 and all(r.state == "done" for r in stored)
+    expected = {f"kkrbot.{folder}": 0 for folder in ("processed", "rejected", "held", "failed")}
+    expected["kkrbot.held"] = 1
+    for folder in SAMPLE.values():
+        expected[f"kkrbot.{folder}"] += 1
+    assert folder_counts(mailbox) == {"INBOX": 0, "kkrbot": 0, **expected}
+    with mailbox._session() as client:  # BODY.PEEK[]: nothing was marked \Seen
+        client.select_folder("kkrbot.held", readonly=True)
+        assert all(b"\\Seen" not in flags for flags in client.get_flags(client.search("ALL")).values())
+    assert cursor.run_once() == 0  # the cursor remembers: nothing twice
+
+
+def test_routing_by_delivered_to_and_a_second_copy_is_moved_not_handled_again(imap_app, mailbox):
+    raw = corpus.sent_by(corpus.load("post-undisclosed.eml"), OUTSIDER)
+    mailbox.append(raw)
+    mailbox.append(raw)
+    cursor_for(imap_app, mailbox).run_once()
+    [row] = rows(imap_app)
+    assert row.network_slug == "it-netvaerk" and row.outcome == "held"
+    counts = folder_counts(mailbox)
+    assert (counts["INBOX"], counts["kkrbot.held"], counts["kkrbot.processed"]) == (0, 1, 1)
+
+
+def test_without_move_it_copies_flags_and_expunges(imap_app, mailbox):
+    mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+    cursor = cursor_for(imap_app, mailbox)
+    cursor.can_move = False
+    cursor.run_once()
+    counts = folder_counts(mailbox)
+    assert (counts["INBOX"], counts["kkrbot.processed"]) == (0, 1)
+
+
+def test_a_changed_uidvalidity_handles_nothing_twice(imap_app, mailbox):
+    token = issue_token(imap_app, MEMBER[1], "draft")
+    names = ["post-utf8.eml", "answer-outlook-fra-sendt.eml", "command-hjaelp.eml"]
+    for name in names:
+        mailbox.append(corpus.load(name, token, MEMBER))
+    first = cursor_for(imap_app, mailbox)
+    first.sync()  # stored, not yet processed or moved: then the server renumbers everything
+    first.client.logout()
+    mailbox.force_uidvalidity_change()
+    cursor_for(imap_app, mailbox).run_once()
+    stored = rows(imap_app)
+    assert len(stored) == 3 and [r.attempts for r in stored] == [1, 1, 1]
+    assert folder_counts(mailbox)["INBOX"] == 0
+    with Session(imap_app.engine) as session:
+        assert session.exec(select(func.count()).select_from(AuditLog)).one() == 3
+
+
+def test_tls_starttls_and_implicit(mailbox, imap_app):
+    context = ssl.create_default_context(cafile=str(mailbox.cafile))
+    for mode, port in (("starttls", mailbox.port), ("implicit", mailbox.tls_port)):
+        account = ImapAccount("127.0.0.1", port, mailbox.user, mailbox.password, mode)
+        client = connect(account, context)
+        assert client.select_folder("INBOX")[b"UIDVALIDITY"]
+        client.logout()
+
+
+def wait_for(predicate, timeout: float = 20) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def done_count(app) -> int:
+    return sum(1 for r in rows(app) if r.state == "done" and r.imap_folder)
+
+
+def test_idle_wakes_the_reader_and_a_dovecot_restart_loses_nothing(imap_app, mailbox, caplog):
+    reader = ImapReader(imap_app, lambda: process_pending(imap_app))
+    reader.start()
+    try:
+        wait_for(lambda: folder_counts(mailbox).get("kkrbot.processed") is not None)  # connected, folders made
+        time.sleep(0.3)  # in IDLE now
+        mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+        assert wait_for(lambda: done_count(imap_app) == 1, 10) < 3  # IDLE, not the 60 s poll
+        mailbox.restart()
+        mailbox.append(corpus.load("post-iso-8859-1.eml", sender=MEMBER))
+        wait_for(lambda: done_count(imap_app) == 2, 30)
+    finally:
+        reader.stop()
+    assert folder_counts(mailbox)["INBOX"] == 0
+
+
+def test_killed_between_storing_and_moving_it_handles_the_message_once_after_restart(tmp_path, mailbox):
+    config = make_config(tmp_path, bot_toml={"inbound": '"imap"'}, env=imap_env(mailbox))
+    mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+    crashing = BotProcess(config, {"KKRBOT_PAUSE_AT": "after-imap-store"})
+    crashing.first_line()
+    crashing.wait_for_log("event=paused at=after-imap-store")
+    crashing.kill()
+    assert folder_counts(mailbox)["INBOX"] == 1  # stored, committed, but not yet moved
+    restarted = BotProcess(config)
+    try:
+        restarted.first_line()
+        restarted.wait_for_log("event=outcome")
+        wait_for(lambda: folder_counts(mailbox).get("kkrbot.processed") == 1)
+        time.sleep(0.3)
+    finally:
+        restarted.stop()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "var" / "kkrbot.sqlite3") as db:
+        assert db.execute("select state, outcome, attempts, imap_folder from inboundmessage").fetchall() == [
+            ("done", "handled", 1, "kkrbot.processed")]
+        assert db.execute("select count(*) from outboxmessage where kind = 'post'").fetchone() == (13,)
+        assert db.execute("select count(*) from auditlog where action like 'inbound-%'").fetchone() == (1,)
+    assert folder_counts(mailbox)["INBOX"] == 0
+    assert restarted.log().count("event=outcome") == 1
+
+
+def test_mail_over_the_size_limit_is_kept_in_the_mailbox_and_rejected(tmp_path, mailbox, clock):
+    from bot.app import App
+    from bot.config.settings import load_settings
+    from bot.startup import prepare_database
+
+    config = make_config(tmp_path, bot_toml={"inbound": '"imap"', "limits.max_message_bytes": "100000"},
+                         env=imap_env(mailbox))
+    app = App.create(load_settings(config, environ={}), clock, create_secret=True)
+    prepare_database(app)
+    mailbox.append(corpus.load("post-pdf-attachment.eml", sender=MEMBER))  # about 270 KB
+    mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+    cursor_for(app, mailbox).run_once()
+    big, small = rows(app)
+    assert (big.outcome, big.rule) == ("rejected", "size-limit") and big.size > 100_000 and len(big.raw) < 10_000
+    assert small.outcome == "handled"
+    counts = folder_counts(mailbox)
+    assert (counts["INBOX"], counts["kkrbot.rejected"], counts["kkrbot.processed"]) == (0, 1, 1)
+    app.engine.dispose()

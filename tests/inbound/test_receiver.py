@@ -1,0 +1,158 @@
+"""The SMTP receiver's contract, against the real aiosmtpd server over loopback with smtplib."""
+from __future__ import annotations
+
+import smtplib
+import sqlite3
+import threading
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import make_msgid
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.app import App
+from bot.config.settings import load_settings
+from bot.inbound.receiver import ListReceiver, start_receiver
+from bot.store.models import InboundMessage
+from tests.support.config import free_port, set_keys
+
+LIST = "it-netvaerk@lists.example.dk"
+SUBGROUP = "it-teknik@lists.example.dk"
+
+
+@pytest.fixture
+def receiver(app):
+    woken = threading.Event()
+    controller = start_receiver(app.settings, ListReceiver(app.settings, app.engine, app.clock, woken.set),
+                                port=free_port())
+    controller.woken = woken
+    yield controller
+    controller.stop()
+
+
+def mail(subject: str = "Møde om FMK", message_id: str | None = None, body: str = "Hej alle, æøå.\n") -> bytes:
+    message = EmailMessage()
+    message["From"] = "Søren Ærø <soren.aero@aarhus.example.dk>"
+    message["To"] = LIST
+    message["Subject"] = subject
+    if message_id is not False:
+        message["Message-ID"] = message_id or make_msgid(domain="aarhus.example.dk")
+    message.set_content(body)
+    return message.as_bytes(policy=SMTP)  # CRLF line ends, as they travel
+
+
+def send(receiver, raw: bytes, recipients=(LIST,), sender="soren.aero@aarhus.example.dk"):
+    with smtplib.SMTP(receiver.hostname, receiver.port) as client:
+        return client.sendmail(sender, list(recipients), raw)
+
+
+def rows(app) -> list[InboundMessage]:
+    with Session(app.engine) as session:
+        return list(session.exec(select(InboundMessage).order_by(InboundMessage.id)))
+
+
+def test_accepted_mail_is_committed_raw_with_its_envelope(app, receiver):
+    raw = mail()
+    assert send(receiver, raw) == {}
+    [row] = rows(app)
+    assert row.raw == raw
+    assert row.envelope_from == "soren.aero@aarhus.example.dk"
+    assert row.envelope_to == [LIST]
+    assert (row.network_slug, row.source, row.state, row.outcome) == ("it-netvaerk", "smtp", "new", None)
+    assert receiver.woken.is_set()
+
+
+def test_the_same_message_twice_is_stored_once(app, receiver):
+    raw = mail(message_id="<same@aarhus.example.dk>")
+    send(receiver, raw)
+    send(receiver, raw)
+    assert len(rows(app)) == 1
+
+
+def test_one_mail_to_a_network_and_its_subgroup_is_two_deliveries(app, receiver):
+    send(receiver, mail(), recipients=(LIST, SUBGROUP))
+    assert sorted(r.network_slug for r in rows(app)) == ["it-netvaerk", "it-teknik"]
+
+
+def test_plus_tag_addresses_are_accepted_and_kept(app, receiver):
+    send(receiver, mail(), recipients=("It-Netvaerk+Abc234@Lists.Example.dk",))
+    [row] = rows(app)
+    assert (row.network_slug, row.delivered_to) == ("it-netvaerk", "it-netvaerk+abc234@lists.example.dk")
+
+
+def test_a_reused_message_id_with_other_bytes_is_stored_and_flagged(app, receiver):
+    send(receiver, mail(body="Første udgave\n", message_id="<dup@example.dk>"))
+    send(receiver, mail(body="Anden udgave\n", message_id="<dup@example.dk>"))
+    first, second = rows(app)
+    assert (first.message_id_reused, second.message_id_reused) == (False, True)
+
+
+def test_a_message_without_message_id_gets_a_synthetic_one_from_its_bytes(app, receiver):
+    raw = mail(message_id=False)
+    send(receiver, raw)
+    send(receiver, raw)
+    [row] = rows(app)
+    assert row.message_id_synthetic and row.message_id.endswith("@synthetic.kkrbot>")
+
+
+def test_unknown_recipient_is_refused_with_550(app, receiver):
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        send(receiver, mail(), recipients=("ukendt@lists.example.dk",))
+    assert refused.value.recipients["ukendt@lists.example.dk"][0] == 550
+    assert rows(app) == []
+
+
+def receiver_with(config_dir, clock, on_recovered=None, **settings: str):
+    """A second receiver on the same database, with changed bot.toml settings."""
+    set_keys(config_dir / "bot.toml", settings)
+    other = App.create(load_settings(config_dir, environ={}), clock)
+    return start_receiver(other.settings, ListReceiver(other.settings, other.engine, clock, lambda: None,
+                                                       on_recovered=on_recovered), port=free_port())
+
+
+def test_oversize_message_is_refused_with_552(app, config_dir, clock):
+    controller = receiver_with(config_dir, clock, **{"limits.max_message_bytes": "2048"})
+    try:
+        with pytest.raises(smtplib.SMTPException) as refused:
+            send(controller, mail(body="x" * 4000 + "\n"))
+        assert "552" in str(refused.value)
+        with smtplib.SMTP(controller.hostname, controller.port) as client:
+            assert "2048" in client.ehlo()[1].decode()  # SIZE is advertised
+    finally:
+        controller.stop()
+    assert rows(app) == []
+
+
+def test_a_busy_database_answers_451_and_stores_nothing(app, config_dir, clock):
+    told = []
+    controller = receiver_with(config_dir, clock, told.append, **{"processing.busy_timeout_ms": "200"})
+    path = app.settings.database_url.split("///", 1)[1]
+    blocker = sqlite3.connect(path, timeout=0, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database past the busy timeout
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            send(controller, mail())
+        assert refused.value.smtp_code == 451
+        blocker.execute("ROLLBACK")
+        assert rows(app) == []
+        assert send(controller, mail()) == {}  # and the next delivery works
+        assert len(rows(app)) == 1
+        assert len(told) == 1 and "answered 451 1 time(s)" in told[0]  # for the administrator
+    finally:
+        blocker.close()
+        controller.stop()
+
+
+@pytest.mark.parametrize("command, code", [
+    (b"MAIL TO:<it-netvaerk@lists.example.dk>", 501),
+    (b"RCPT TO:<it-netvaerk@lists.example.dk>", 503),  # RCPT before MAIL
+    (b"DATA", 503),  # DATA before RCPT
+    (b"X" * 2000, 500),  # a line far past the limit
+])
+def test_protocol_abuse_gets_a_clear_error(app, receiver, command, code):
+    with smtplib.SMTP(receiver.hostname, receiver.port) as client:
+        client.ehlo()
+        client.send(command + b"\r\n")
+        assert client.getreply()[0] == code
+    assert rows(app) == []

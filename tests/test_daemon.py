@@ -1,0 +1,57 @@
+"""`kkrbot run` as a real process: start, receive, report, stop, and resume after a crash."""
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from tests.support.config import free_port, make_config
+from tests.support.process import BotProcess, kkrbot, post
+
+
+def database_rows(tmp_path, query: str) -> list[tuple]:
+    with sqlite3.connect(tmp_path / "var" / "kkrbot.sqlite3") as db:
+        return db.execute(query).fetchall()
+
+
+def test_run_receives_a_mail_and_shows_it_in_status_and_inbox(tmp_path):
+    port = free_port()
+    config = make_config(tmp_path, port=port)
+    bot = BotProcess(config)
+    try:
+        line = bot.first_line()
+        assert f"smtp://127.0.0.1:{port}" in line and "kkrbot.sqlite3" in line and "maildir" in line
+        post(port)
+        bot.wait_for_log("event=outcome")
+        status = kkrbot(config, "status")
+        assert status.returncode == 0, status.stderr
+        assert "it-netvaerk" in status.stdout and "inbound: handled 1" in status.stdout
+        inbox = kkrbot(config, "inbox")
+        assert "Erfaringer med FMK" in inbox.stdout and "mette.ostergaard@herning.example.dk" in inbox.stdout
+    finally:
+        assert bot.stop() == 0  # Ctrl-C stops it cleanly
+    secret = tmp_path / "var" / "token_secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert "event=stopped" in bot.log()
+
+
+def test_a_message_stored_but_not_finished_before_sigkill_is_handled_once_after_restart(tmp_path):
+    port = free_port()
+    config = make_config(tmp_path, port=port)
+    crashing = BotProcess(config, {"KKRBOT_PAUSE_AT": "before-process"})
+    crashing.first_line()
+    post(port)  # 250: committed; the worker now stops at the pause point
+    crashing.wait_for_log("event=paused at=before-process")
+    crashing.kill()
+    assert database_rows(tmp_path, "select state, outcome from inboundmessage") == [("new", None)]
+
+    restarted = BotProcess(config)
+    try:
+        restarted.first_line()
+        restarted.wait_for_log("event=outcome")
+        time.sleep(0.3)  # give a wrongly doubled run the chance to show
+    finally:
+        restarted.stop()
+    assert database_rows(tmp_path, "select state, outcome, attempts from inboundmessage") == [("done", "handled", 1)]
+    assert database_rows(tmp_path, "select count(*) from outboxmessage where kind = 'post'") == [(13,)]
+    assert database_rows(tmp_path, "select count(*) from auditlog where action like 'inbound-%'") == [(1,)]
+    assert restarted.log().count("event=outcome") == 1
