@@ -14,7 +14,9 @@ TEST_SYSTEM_PACKAGES := dovecot-imapd openssl khal
 run: venv
 	$(BIN)/kkrbot run
 
+# lint-imports checks the layers contract in pyproject.toml: an upward import fails here, named.
 test: venv system-packages
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv system-packages
