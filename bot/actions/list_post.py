@@ -8,10 +8,12 @@ strict DMARC policy at the author's domain would otherwise get the post rejected
 The footer is its own MIME part after the original body, so any MIME structure
 (signed, alternative, attachments) is carried unchanged. Each member's copy has
 their own List-Unsubscribe token and VERP envelope sender.
+
+Handling a post queues one send job (the shared headers; the body is the stored
+inbound mail) and a small row per member; no copy is composed here.
 """
 from __future__ import annotations
 
-import quopri
 import re
 import uuid
 from dataclasses import dataclass
@@ -27,9 +29,9 @@ from sqlmodel import Session, select
 from bot.app import App
 from bot.config.networks import NetworkConfig
 from bot.outbound import tokens
-from bot.outbound.compose import Recipient, add_list_headers, base_context, unsubscribe_header
-from bot.outbound.templates import one_line, render
-from bot.store.models import Contact, IssuedToken, OutboxMessage
+from bot.outbound.compose import add_list_headers
+from bot.outbound.templates import one_line
+from bot.store.models import Contact, InboundMessage, IssuedToken, OutboxMessage, SendJob
 
 KEPT_HEADERS = ("subject", "date", "message-id", "in-reply-to", "references", "to", "cc", "content-language",
                 "thread-topic", "thread-index", "importance", "mime-version")
@@ -42,32 +44,44 @@ class Skeleton:
     """The parts of the relayed post that are the same for every member."""
 
     head: bytes  # kept and rewritten headers, without List-Unsubscribe
-    body_part: bytes  # the original body as the first MIME part
+    body_headers: bytes  # the original body's Content-Type and Content-Transfer-Encoding
+    body_offset: int  # where the original body starts in the raw post
     boundary: str
 
 
-def relay(app: App, session: Session, network: NetworkConfig, raw: bytes, author_name: str, author: str,
+def relay(app: App, session: Session, network: NetworkConfig, post: InboundMessage, author_name: str, author: str,
           subject: str, recipients: list[Contact], post_key: str) -> int:
-    """Queue one copy per recipient in the caller's transaction; return how many were queued."""
-    skeleton = build_skeleton(network, raw, author_name, author)
+    """Queue one send job and a small row per recipient in the caller's transaction; return how
+    many were queued. The copies are made at send time (bot/outbound/copies.py)."""
     now = app.clock.now()
-    queued = 0
-    for start in range(0, len(recipients), CHUNK):
-        chunk = recipients[start:start + CHUNK]
-        unsubscribe = _unsubscribe_tokens(app, session, network, chunk, now)
-        rows = [_row(app, network, skeleton, contact, unsubscribe[contact.id], subject, post_key, now)
-                for contact in chunk]
-        existing = set(session.exec(select(OutboxMessage.dedupe_key).where(
-            OutboxMessage.dedupe_key.in_([r["dedupe_key"] for r in rows]))))
-        rows = [r for r in rows if r["dedupe_key"] not in existing]
-        if rows:
-            session.execute(insert(OutboxMessage), rows)
-        queued += len(rows)
-    return queued
+    unsubscribe = _unsubscribe_tokens(app, session, network, recipients, now)
+    wanted = {f"{post_key}:{c.email}": c for c in recipients}
+    existing = set()
+    for start in range(0, len(wanted), CHUNK):
+        keys = list(wanted)[start:start + CHUNK]
+        existing |= set(session.exec(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(keys))))
+    new = [(key, contact) for key, contact in wanted.items() if key not in existing]
+    if not new:
+        return 0
+    skeleton = build_skeleton(network, post.raw, author_name, author)
+    job_id = session.execute(insert(SendJob).values(
+        kind="post", network_slug=network.slug, inbound_id=post.id, body_offset=skeleton.body_offset,
+        head=skeleton.head, body_headers=skeleton.body_headers, boundary=skeleton.boundary, subject=subject,
+        created_at=now)).inserted_primary_key[0]
+    message_id = _message_id(skeleton.head)
+    deadline = now + _deadline(app)
+    rows = [dict(dedupe_key=key, kind="post", network_slug=network.slug, job_id=job_id, recipient=contact.email,
+                 token=unsubscribe[contact.id],
+                 # The member's standing token names them in a bounce too (it is recorded; a per-post one is not).
+                 envelope_from=tokens.bounce_address(network.address, unsubscribe[contact.id]),
+                 message_id=message_id, raw=b"", status="queued", attempts=0, next_attempt_at=now,
+                 deadline_at=deadline, last_error="", created_at=now) for key, contact in new]
+    session.execute(insert(OutboxMessage), rows)
+    return len(rows)
 
 
 def build_skeleton(network: NetworkConfig, raw: bytes, author_name: str, author: str) -> Skeleton:
-    head, body = _split(raw)
+    head, body_offset = _split(raw)
     fields = _fields(head)
     kept = b"".join(line for name, line in fields if name in KEPT_HEADERS)
     content = b"".join(line for name, line in fields if name in CONTENT_HEADERS) or \
@@ -83,7 +97,7 @@ def build_skeleton(network: NetworkConfig, raw: bytes, author_name: str, author:
     add_list_headers(list_headers, network, unsubscribe=None)
     added = "".join(f"{name}: {value}\r\n" for name, value in ours).encode("ascii")
     return Skeleton(head=kept + added + list_headers.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n",
-                    body_part=content + b"\r\n" + body, boundary=boundary)
+                    body_headers=content, body_offset=body_offset, boundary=boundary)
 
 
 def _address(name: str, address: str) -> str:
@@ -96,10 +110,12 @@ def _address(name: str, address: str) -> str:
     return f"{encoded}\r\n <{address}>"
 
 
-def _split(raw: bytes) -> tuple[bytes, bytes]:
-    raw = re.sub(rb"\r?\n", b"\r\n", raw)
-    head, _, body = raw.partition(b"\r\n\r\n")
-    return head + b"\r\n", body
+def _split(raw: bytes) -> tuple[bytes, int]:
+    """The header block (line ends made CRLF) and where the body starts in `raw`."""
+    found = re.search(rb"\r?\n\r?\n", raw)
+    end = found.start() if found else len(raw)
+    head = re.sub(rb"\r?\n", b"\r\n", raw[:end])
+    return head + b"\r\n", found.end() if found else len(raw)
 
 
 def _fields(head: bytes) -> list[tuple[str, bytes]]:
@@ -117,47 +133,14 @@ def _unsubscribe_tokens(app: App, session: Session, network: NetworkConfig, cont
                         now) -> dict[int, str]:
     """Each member's standing List-Unsubscribe token, recorded in bulk the first time."""
     wanted = {c.id: tokens.make_token(app.token_secret, network.slug, c.email, "list-unsubscribe") for c in contacts}
-    known = set(session.exec(select(IssuedToken.token).where(IssuedToken.token.in_(list(wanted.values())))))
+    values, known = list(wanted.values()), set()
+    for start in range(0, len(values), CHUNK):
+        known |= set(session.exec(select(IssuedToken.token).where(IssuedToken.token.in_(values[start:start + CHUNK]))))
     new = [dict(token=wanted[c.id], network_slug=network.slug, contact_id=c.id, address=c.email,
                 kind="list-unsubscribe", ref="", created_at=now) for c in contacts if wanted[c.id] not in known]
     if new:
         session.execute(insert(IssuedToken), new)
     return wanted
-
-
-def _row(app: App, network: NetworkConfig, skeleton: Skeleton, contact: Contact, unsubscribe: str,
-         subject: str, post_key: str, now) -> dict:
-    unsubscribe_address = tokens.reply_address(network.address, unsubscribe)
-    context = base_context(app, network, _recipient(contact), network.address) | {
-        "original_subject": subject, "unsubscribe_address": unsubscribe_address}
-    footer = render("post", network.language, context)
-    raw = (skeleton.head + f"List-Unsubscribe: {unsubscribe_header(unsubscribe_address)}\r\n\r\n".encode()
-           + _multipart(skeleton, footer.text, footer.html))
-    return dict(dedupe_key=f"{post_key}:{contact.email}", kind="post", network_slug=network.slug,
-                # The member's standing token names them in a bounce too (it is recorded; a per-post one is not).
-                recipient=contact.email, envelope_from=tokens.bounce_address(network.address, unsubscribe),
-                message_id=_message_id(skeleton.head), raw=raw, status="queued", attempts=0,
-                next_attempt_at=now, deadline_at=now + _deadline(app), last_error="", created_at=now)
-
-
-def _recipient(contact: Contact) -> Recipient:
-    return Recipient(contact.email, contact.name, contact.id)
-
-
-def _multipart(skeleton: Skeleton, text: str, html: str) -> bytes:
-    inner = f"kkrbot-footer-{skeleton.boundary[7:]}"
-    footer = (f'Content-Type: multipart/alternative; boundary="{inner}"\r\n\r\n'.encode()
-              + _part(inner, "plain", text) + _part(inner, "html", html) + f"--{inner}--\r\n".encode())
-    outer = skeleton.boundary
-    return (f"--{outer}\r\n".encode() + skeleton.body_part + f"\r\n--{outer}\r\n".encode() + footer
-            + f"--{outer}--\r\n".encode())
-
-
-def _part(boundary: str, subtype: str, text: str) -> bytes:
-    encoded = quopri.encodestring(text.replace("\r\n", "\n").encode("utf-8")).replace(b"\n", b"\r\n")
-    return (f"--{boundary}\r\nContent-Type: text/{subtype}; charset=utf-8\r\n"
-            f"Content-Transfer-Encoding: quoted-printable\r\nContent-Disposition: inline\r\n\r\n").encode() \
-        + encoded + b"\r\n"
 
 
 def _message_id(head: bytes) -> str:

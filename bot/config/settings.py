@@ -57,6 +57,7 @@ class Outbox:
     connections: int = 4  # parallel SMTP connections (outbound = "smtp")
     batch_size: int = 200
     deadline_days: int = 5  # temporary failures are retried this long, then the administrator is told
+    retry_base_seconds: int = 60  # the first retry after a temporary failure; doubling, at most 2 hours
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,8 @@ def _outbox(top: Table) -> Outbox:
     sub = _section(top, "outbox")
     outbox = Outbox(connections=sub.integer("connections", Outbox.connections, 1, 32),
                     batch_size=sub.integer("batch_size", Outbox.batch_size, 1, 5000),
-                    deadline_days=sub.integer("deadline_days", Outbox.deadline_days, 1, 30))
+                    deadline_days=sub.integer("deadline_days", Outbox.deadline_days, 1, 30),
+                    retry_base_seconds=sub.integer("retry_base_seconds", Outbox.retry_base_seconds, 1, 3600))
     sub.reject_unknown()
     return outbox
 

@@ -9,10 +9,16 @@ one, goes inside it too (so Outlook shows Accept/Decline) and again as an .ics
 attachment. Header values are folded to one line: a CR or LF in a subject, a name
 or an item title becomes a space, so nothing can inject a header and the mail
 still goes.
+
+Attachments (an agenda's appendices) are not part of the row's own bytes: each is a
+SharedSlot, stored once by its SHA-256 however many people get it, and joined in at
+send time (bot/outbound/copies.py).
 """
 from __future__ import annotations
 
+import base64
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.headerregistry import Address
@@ -53,6 +59,32 @@ class CalendarPart:
     method: str  # REQUEST or CANCEL
 
 
+@dataclass(frozen=True)
+class SharedSlot:
+    """An attachment's body, stored once, that goes in base64 at `offset` of a row's own bytes."""
+
+    offset: int
+    sha256: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A composed mail: its outbox row (the personal bytes) and the shared attachments."""
+
+    row: OutboxMessage
+    shared: tuple[SharedSlot, ...] = ()
+
+    @property
+    def raw(self) -> bytes:
+        """The whole mail, as the recipient will get it."""
+        parts, start = [], 0
+        for slot in self.shared:
+            parts += [self.row.raw[start:slot.offset], base64.encodebytes(slot.data).replace(b"\n", b"\r\n")]
+            start = slot.offset
+        return b"".join([*parts, self.row.raw[start:]])
+
+
 @dataclass
 class Letter:
     """Everything that decides one outgoing mail, before rendering."""
@@ -77,7 +109,7 @@ def token_for(app: App, letter: Letter) -> str:
                              *(letter.token_parts or (letter.dedupe_key,)))
 
 
-def compose(app: App, session: Session, letter: Letter) -> OutboxMessage:
+def compose(app: App, session: Session, letter: Letter) -> Composed:
     """Render and build the mail; record its token; return the outbox row (not yet added)."""
     network, now = letter.network, app.clock.now()
     token = token_for(app, letter)
@@ -100,12 +132,14 @@ def compose(app: App, session: Session, letter: Letter) -> OutboxMessage:
     _bot_headers(message, letter, network)
     if letter.kind in LIST_KINDS:
         add_list_headers(message, network, unsubscribe_token(app, session, network, letter.recipient, now))
-    _body(message, rendered.text, rendered.html, letter, reply_to)
-    return OutboxMessage(
+    markers = _body(message, rendered.text, rendered.html, letter, reply_to)
+    raw, shared = _cut_out(message.as_bytes(), markers)
+    row = OutboxMessage(
         dedupe_key=letter.dedupe_key, kind=letter.kind, network_slug=network.slug,
         recipient=letter.recipient.address, envelope_from=tokens.bounce_address(network.address, token),
-        message_id=message["Message-ID"], raw=message.as_bytes(), next_attempt_at=now,
+        message_id=message["Message-ID"], raw=raw, next_attempt_at=now,
         deadline_at=now + timedelta(days=app.settings.outbox.deadline_days), created_at=now)
+    return Composed(row, shared)
 
 
 def base_context(app: App, network: NetworkConfig, recipient: Recipient, reply_to: str) -> dict:
@@ -162,15 +196,32 @@ def _bot_headers(message: EmailMessage, letter: Letter, network: NetworkConfig) 
     message["X-Auto-Response-Suppress"] = "OOF, AutoReply"  # ask Exchange not to answer us automatically
 
 
-def _body(message: EmailMessage, text: str, html: str, letter: Letter, reply_to: str) -> None:
+def _body(message: EmailMessage, text: str, html: str, letter: Letter, reply_to: str) -> list[tuple[bytes, bytes]]:
+    """Text, HTML, calendar and attachments; returns (marker, data) for each attachment, whose
+    body is an unguessable marker where its base64 goes at send time."""
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     if letter.calendar is not None:
         _add_calendar(message, letter.calendar(reply_to, text))
+    markers = []
     for item in letter.attachments:
+        marker = f"kkrbot-shared-{uuid.uuid4().hex}".encode()
         maintype, _, subtype = item.content_type.partition("/")
-        message.add_attachment(item.data, maintype=maintype, subtype=subtype or "octet-stream",
-                               filename=one_line(item.filename))
+        message.add_attachment(marker, maintype=maintype, subtype=subtype or "octet-stream",
+                               filename=one_line(item.filename), cte="7bit")
+        message.get_payload()[-1].replace_header("Content-Transfer-Encoding", "base64")
+        markers.append((marker, item.data))
+    return markers
+
+
+def _cut_out(raw: bytes, markers: list[tuple[bytes, bytes]]) -> tuple[bytes, tuple[SharedSlot, ...]]:
+    """The mail's own bytes without the attachment bodies, and where each body goes."""
+    slots = []
+    for marker, data in markers:
+        at = raw.index(marker)
+        raw = raw[:at] + raw[at + len(marker):]
+        slots.append(SharedSlot(at, hashlib.sha256(data).hexdigest(), data))
+    return raw, tuple(slots)
 
 
 def _add_calendar(message: EmailMessage, part: CalendarPart) -> None:

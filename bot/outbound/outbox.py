@@ -5,32 +5,44 @@ unique dedupe key (e.g. kind + meeting + recipient + revision), so a retry or a
 restart never queues the same mail twice. The sender takes due rows in batches
 and records each result; 4xx and dropped connections back off exponentially until
 the row's deadline, 5xx is a bounce.
+
+A row is small: what is personal. Content that many rows carry is stored once (a
+send job's original, an attachment in SharedContent) and joined in at send time
+(bot/outbound/copies.py); an attachment is dropped when no queued row needs it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, exists, func, update
 from sqlmodel import Session, select
 
 from bot.core.logs import log_event
-from bot.store.models import AdminEvent, OutboxMessage
+from bot.outbound.compose import Composed
+from bot.outbound.copies import Part, QueuedRow, joined
+from bot.store.models import AdminEvent, InboundMessage, OutboxMessage, OutboxPart, SendJob, SharedContent
 
 QUEUED, SENT, BOUNCED, EXPIRED = "queued", "sent", "bounced", "expired"
+FAILED = "failed"  # the mail could not be made: the content it shares is gone
 BATCH_BYTES = 20 * 1024 * 1024
-RETRY_BASE = timedelta(minutes=1)
+RETRY_BASE = timedelta(minutes=1)  # bot.toml [outbox] retry_base_seconds
 RETRY_CAP = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """What the sender needs of one row (no ORM object crosses threads)."""
+    """What the sender needs of one row (no ORM object crosses threads): the envelope and
+    the copy's parts, shared pieces being the same objects in every copy."""
 
     id: int
     recipient: str
     envelope_from: str
-    raw: bytes
+    parts: tuple[Part, ...]
+
+    @property
+    def raw(self) -> bytes:
+        return joined(self.parts)
 
 
 @dataclass(frozen=True)
@@ -41,12 +53,21 @@ class Result:
     scores: bool = True  # a bounce that counts against the recipient (RCPT refused), not a refused text
 
 
-def enqueue(session: Session, row: OutboxMessage) -> bool:
-    """Add the row unless one with its dedupe key exists; True if it was added."""
-    exists = session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == row.dedupe_key)).first()
-    if exists is not None:
+def enqueue(session: Session, composed: Composed) -> bool:
+    """Add the composed row (and its attachments, each stored once) unless one with its dedupe key
+    exists; True if it was added."""
+    row, shared = composed.row, composed.shared
+    exists_already = session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == row.dedupe_key)).first()
+    if exists_already is not None:
         return False
     session.add(row)
+    if shared:
+        session.flush()
+        for position, slot in enumerate(shared):
+            if session.get(SharedContent, slot.sha256) is None:
+                session.add(SharedContent(sha256=slot.sha256, size=len(slot.data), data=slot.data,
+                                          created_at=row.created_at))
+            session.add(OutboxPart(outbox_id=row.id, position=position, offset=slot.offset, sha256=slot.sha256))
     return True
 
 
@@ -55,11 +76,11 @@ def queued(session: Session, dedupe_key: str) -> bool:
 
 
 def due(session: Session, now: datetime, limit: int, exclude: set[int] = frozenset(),
-        max_bytes: int = BATCH_BYTES) -> list[Delivery]:
+        max_bytes: int = BATCH_BYTES) -> list[QueuedRow]:
     """Rows whose time has come, oldest first, leaving out those being sent right now.
 
-    At most `limit` rows and about `max_bytes` of mail (at least one row), so a batch of
-    large posts does not fill the memory."""
+    At most `limit` rows and about `max_bytes` of their own bytes (at least one row), so a
+    batch of large letters does not fill the memory; shared content is counted by the copy maker."""
     sizes = session.exec(select(OutboxMessage.id, func.length(OutboxMessage.raw))
                          .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now,
                                 OutboxMessage.id.not_in(exclude) if exclude else True)
@@ -72,12 +93,14 @@ def due(session: Session, now: datetime, limit: int, exclude: set[int] = frozens
         total += size
     if not chosen:
         return []
-    query = (select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.envelope_from, OutboxMessage.raw)
+    query = (select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.envelope_from, OutboxMessage.raw,
+                    OutboxMessage.job_id, OutboxMessage.token)
              .where(OutboxMessage.id.in_(chosen)).order_by(OutboxMessage.id))
-    return [Delivery(*row) for row in session.exec(query)]
+    return [QueuedRow(*row) for row in session.exec(query)]
 
 
-def record(session: Session, results: list[Result], now: datetime) -> list[OutboxMessage]:
+def record(session: Session, results: list[Result], now: datetime,
+           retry_base: timedelta = RETRY_BASE) -> list[OutboxMessage]:
     """Store a batch's results; return the rows that bounced (for bounce scoring).
 
     Deliveries are mostly plain successes: those are one UPDATE for the whole batch."""
@@ -86,6 +109,7 @@ def record(session: Session, results: list[Result], now: datetime) -> list[Outbo
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
                         .values(status=SENT, sent_at=now, attempts=OutboxMessage.attempts + 1, last_error="",
                                 raw=b""))
+        session.execute(delete(OutboxPart).where(OutboxPart.outbox_id.in_(sent)))
     bounced = []
     for result in results:
         if result.status == SENT:
@@ -97,13 +121,26 @@ def record(session: Session, results: list[Result], now: datetime) -> list[Outbo
             row.status = BOUNCED
             if result.scores:
                 bounced.append(row)
+        elif result.status == FAILED:
+            row.status = FAILED
+            session.add(AdminEvent(at=now, kind="outbox-failed",
+                                   detail=f"outbox #{row.id} ({row.kind}) to {row.recipient} cannot be made: "
+                                          f"{row.last_error[:200]}"))
         else:
-            _retry_or_expire(session, row, now)
+            _retry_or_expire(session, row, now, retry_base)
+    drop_unneeded_content(session)
     return bounced
 
 
-def _retry_or_expire(session: Session, row: OutboxMessage, now: datetime) -> None:
-    delay = min(RETRY_BASE * 2 ** min(row.attempts - 1, 16), RETRY_CAP)
+def drop_unneeded_content(session: Session) -> None:
+    """Shared attachments that no queued row needs any more are deleted, as sent text is."""
+    needed = (select(OutboxPart.sha256).join(OutboxMessage, OutboxMessage.id == OutboxPart.outbox_id)
+              .where(OutboxPart.sha256 == SharedContent.sha256, OutboxMessage.status == QUEUED))
+    session.execute(delete(SharedContent).where(~exists(needed)))
+
+
+def _retry_or_expire(session: Session, row: OutboxMessage, now: datetime, retry_base: timedelta) -> None:
+    delay = min(retry_base * 2 ** min(row.attempts - 1, 16), RETRY_CAP)
     if now + delay > row.deadline_at:
         row.status = EXPIRED
         session.add(AdminEvent(at=now, kind="outbox-expired",
@@ -121,8 +158,22 @@ def retry_now(session: Session, outbox_id: int, now: datetime) -> bool:
     row = session.get(OutboxMessage, outbox_id)
     if row is None:
         return False
-    if not row.raw:
+    if row.status == SENT:
         raise ValueError(f"outbox #{outbox_id} was sent; its text is not kept, so it cannot be sent again")
+    if not _content_kept(session, row):
+        raise ValueError(f"outbox #{outbox_id}: the content it shares with other mail is no longer kept, "
+                         "so it cannot be sent again")
     row.status, row.next_attempt_at = QUEUED, now
     row.deadline_at = max(row.deadline_at, now + timedelta(days=1))
     return True
+
+
+def _content_kept(session: Session, row: OutboxMessage) -> bool:
+    if row.job_id is not None:
+        job = session.get(SendJob, row.job_id)
+        return job is not None and session.exec(select(InboundMessage.id).where(
+            InboundMessage.id == job.inbound_id, func.length(InboundMessage.raw) > 0)).first() is not None
+    missing = (select(OutboxPart.sha256).where(OutboxPart.outbox_id == row.id,
+                                               ~exists(select(SharedContent.sha256)
+                                                       .where(SharedContent.sha256 == OutboxPart.sha256))))
+    return session.exec(missing).first() is None

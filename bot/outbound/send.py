@@ -1,9 +1,14 @@
 """Send: deliver due outbox rows, over SMTP or into a Maildir, and record what happened.
 
 The one window where a crash can send a mail twice is after the server said 250
-and before the results are committed; it is kept to the two batches in flight
-(`[outbox] batch_size` each). A busy database does not open it: results that cannot
-be written are kept and written before anything else is sent.
+and before the results are committed; it is kept to the one batch on the wire
+(`[outbox] batch_size`): the next batch is read and its copies made while this one
+is sent, but it goes out only after this one's results are committed. A busy
+database does not open it: results that cannot be written are kept and written
+before anything else is sent.
+
+Each copy is written to the server part by part (bot/outbound/copies.py): the
+content it shares with other copies is never joined into a per-recipient string.
 """
 from __future__ import annotations
 
@@ -13,8 +18,8 @@ import smtplib
 import ssl
 import threading
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -25,7 +30,8 @@ from bot.app import App
 from bot.config.settings import Settings
 from bot.core.logs import log_event
 from bot.outbound import admin_notices, outbox
-from bot.outbound.outbox import BOUNCED, SENT, Delivery, Result
+from bot.outbound.copies import CopyMaker, MissingContent, SharedPart, dot_stuffed
+from bot.outbound.outbox import BOUNCED, FAILED, SENT, Delivery, Result
 from bot.store.db import session_scope
 from bot.store.models import OutboxMessage
 
@@ -131,7 +137,7 @@ class SmtpSender:
         try:
             connection = self._connection(slot)
             self.failing_since = None
-            connection.sendmail(delivery.envelope_from, [delivery.recipient], delivery.raw)
+            transmit(connection, delivery)
             return Result(delivery.id, SENT, "250")
         except smtplib.SMTPRecipientsRefused as error:
             code, text = error.recipients.get(delivery.recipient, (450, b"refused"))
@@ -230,38 +236,80 @@ def make_sender(settings: Settings) -> Sender:
 def flush_outbox(app: App, sender: Sender, on_refused: OnRefused) -> int:
     """Send every due row, batch by batch; return how many deliveries were attempted.
 
-    Two batches are in flight: while one is on the wire, the previous one's results are
-    recorded and the next one is read, so the SMTP connections never wait for the database.
-    Results that cannot be recorded (the database is busy) are kept and recorded before
-    anything else is read: a mail the server accepted is never taken for unsent.
+    While one batch is on the wire, the next is read and its copies made; it is sent only
+    once the results of the first are committed, so at most one batch is ever sent and
+    unrecorded. Results that cannot be recorded (the database is busy) are kept and
+    recorded before anything else is read: a mail the server accepted is never taken for unsent.
     """
     if not _record_leftovers(app, sender, on_refused):
         return 0
-    attempted = 0
-    in_flight: set[int] = set()
-    pending: deque[Future] = deque()
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="outbox-batch") as wire:
-        while True:
-            with Session(app.engine) as session:
-                batch = outbox.due(session, app.clock.now(), app.settings.outbox.batch_size, exclude=in_flight)
-            if batch:
-                in_flight |= {d.id for d in batch}
-                pending.append(wire.submit(sender.send, batch))
-                attempted += len(batch)
-            if not pending:
+    maker, attempted = CopyMaker(app), 0
+    batch = _next_batch(app, sender, maker, on_refused, exclude=set())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-wire") as wire:
+        while batch:
+            on_the_wire = wire.submit(sender.send, batch)
+            attempted += len(batch)
+            following = _next_batch(app, sender, maker, on_refused, exclude={d.id for d in batch})
+            results = on_the_wire.result()
+            if not _record(app, sender, results, on_refused):
                 return attempted
-            if len(pending) == 2 or not batch:
-                results = pending.popleft().result()
-                if not _record(app, sender, results, on_refused):
-                    for rest in pending:
-                        _record(app, sender, rest.result(), on_refused)
-                    return attempted
-                in_flight -= {r.id for r in results}
-                if results and all(r.status == RETRY for r in results):  # the server is away: back off
-                    for rest in pending:
-                        _record(app, sender, rest.result(), on_refused)
-                    _report_trouble(app, sender)
-                    return attempted
+            if results and all(r.status == RETRY for r in results):  # the server is away: back off
+                _report_trouble(app, sender)
+                return attempted
+            batch = following or _next_batch(app, sender, maker, on_refused, exclude=set())
+    return attempted
+
+
+def _next_batch(app: App, sender: Sender, maker: CopyMaker, on_refused: OnRefused,
+                exclude: set[int]) -> list[Delivery]:
+    """The next due rows as deliveries; a row whose shared content is gone fails on its own."""
+    with Session(app.engine) as session:
+        rows = outbox.due(session, app.clock.now(), app.settings.outbox.batch_size, exclude=exclude)
+        deliveries, unmakeable = [], []
+        for row in rows:
+            try:
+                deliveries.append(Delivery(row.id, row.recipient, row.envelope_from, maker.parts(session, row)))
+            except MissingContent as error:
+                unmakeable.append(Result(row.id, FAILED, str(error)))
+    if unmakeable:
+        _record(app, sender, unmakeable, on_refused)
+    return deliveries
+
+
+def transmit(connection: smtplib.SMTP, delivery: Delivery) -> None:
+    """MAIL, RCPT and DATA as smtplib's sendmail does them, but the text goes out part by part:
+    a shared part is the same object, dot-stuffed once, for every copy."""
+    connection.ehlo_or_helo_if_needed()
+    size = sum(len(p) for p in delivery.parts)
+    options = [f"SIZE={size}"] if connection.does_esmtp and connection.has_extn("size") else []
+    code, reply = connection.mail(delivery.envelope_from, options)
+    if code != 250:
+        _rset(connection)
+        raise smtplib.SMTPSenderRefused(code, reply, delivery.envelope_from)
+    code, reply = connection.rcpt(delivery.recipient)
+    if code not in (250, 251):
+        _rset(connection)
+        raise smtplib.SMTPRecipientsRefused({delivery.recipient: (code, reply)})
+    code, reply = connection.docmd("data")
+    if code != 354:
+        _rset(connection)
+        raise smtplib.SMTPDataError(code, reply)
+    for part in delivery.parts:
+        connection.send(part.wire if isinstance(part, SharedPart) else dot_stuffed(part))
+    last = next((p for p in reversed(delivery.parts) if len(p)), b"")
+    tail = bytes((last.data if isinstance(last, SharedPart) else last)[-2:])
+    connection.send(b".\r\n" if tail == b"\r\n" else b"\r\n.\r\n")
+    code, reply = connection.getreply()
+    if code != 250:
+        _rset(connection)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _rset(connection: smtplib.SMTP) -> None:
+    try:
+        connection.rset()
+    except smtplib.SMTPServerDisconnected:
+        pass
 
 
 def _record_leftovers(app: App, sender: Sender, on_refused: OnRefused) -> bool:
@@ -282,7 +330,8 @@ def _record(app: App, sender: Sender, results: list[Result], on_refused: OnRefus
     """Commit a batch's results; on a database error keep them on the sender for the next run."""
     try:
         with session_scope(app.engine) as session:
-            bounced = outbox.record(session, results, app.clock.now())
+            bounced = outbox.record(session, results, app.clock.now(),
+                                    timedelta(seconds=app.settings.outbox.retry_base_seconds))
             on_refused(session, bounced)
     except SQLAlchemyError as error:
         sender.unrecorded = [*getattr(sender, "unrecorded", []), *results]

@@ -1,7 +1,10 @@
 """Database engine, sessions and migrations.
 
-SQLite gets WAL (readers never block the writer) and a busy timeout (a second
-writer waits instead of failing at once). Everything else is plain SQLAlchemy, so
+SQLite gets WAL (readers never block the writer), a busy timeout (a second
+writer waits instead of failing at once) and synchronous=FULL: a commit is on disk
+before it returns, because the receiver answers 250 and the IMAP reader moves a
+mail out of the inbox right after it (NORMAL would survive a crash of the bot,
+not of the machine). Everything else is plain SQLAlchemy, so
 `DATABASE_URL` may name PostgreSQL without code changes.
 """
 from __future__ import annotations
@@ -21,12 +24,13 @@ from sqlmodel import Session, create_engine
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def make_engine(url: str, busy_timeout_ms: int = 5000) -> Engine:
+def make_engine(url: str, busy_timeout_ms: int = 5000, synchronous: str = "FULL") -> Engine:
+    """The engine for `url`; `synchronous` is for the benchmark that prices durability."""
     if url.startswith("sqlite"):
         _ensure_parent_dir(url)
         engine = create_engine(url, connect_args={"check_same_thread": False,
                                                   "timeout": busy_timeout_ms / 1000})
-        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms, synchronous))
         event.listen(engine, "begin", _begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -38,7 +42,10 @@ def _ensure_parent_dir(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_pragmas(busy_timeout_ms: int):
+def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str):
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+
     def apply(dbapi_connection, _record) -> None:
         # The sqlite3 module's implicit transactions would defeat BEGIN IMMEDIATE below.
         dbapi_connection.isolation_level = None
@@ -46,7 +53,7 @@ def _sqlite_pragmas(busy_timeout_ms: int):
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode across application crashes
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
     return apply
 

@@ -189,12 +189,56 @@ class IssuedToken(SQLModel, table=True):
     created_at: datetime
 
 
+class SendJob(SQLModel, table=True):
+    """One mail to many people (a relayed post): what every copy shares, stored once.
+
+    The shared body is the stored inbound mail itself (`inbound_id`, from `body_offset`);
+    each recipient is an OutboxMessage row, and the sender makes its bytes at send time."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str  # post
+    network_slug: str = Field(index=True)
+    inbound_id: int = Field(foreign_key="inboundmessage.id", index=True)
+    body_offset: int  # where the original body starts in the inbound raw bytes
+    head: bytes = Field(sa_column=_blob())  # the shared header block, without the per-person headers
+    body_headers: bytes = Field(sa_column=_blob())  # the original body's Content-Type and -Transfer-Encoding
+    boundary: str
+    subject: str = ""  # the original subject (the footer's context)
+    created_at: datetime
+
+
+class SharedContent(SQLModel, table=True):
+    """Bytes that several outgoing mails carry (an agenda's appendix), stored once by their SHA-256.
+
+    Dropped when no queued mail needs them any more, as a sent mail's own text is."""
+
+    sha256: str = Field(primary_key=True)
+    size: int
+    data: bytes = Field(sa_column=_blob())
+    created_at: datetime
+
+
+class OutboxPart(SQLModel, table=True):
+    """Where a piece of shared content goes into one outgoing mail: at `offset` of its own bytes,
+    base64-encoded (an attachment's body)."""
+
+    outbox_id: int = Field(foreign_key="outboxmessage.id", primary_key=True)
+    position: int = Field(primary_key=True)
+    offset: int
+    sha256: str = Field(index=True)  # no foreign key: the content is dropped before this record of it
+
+
 class OutboxMessage(SQLModel, table=True):
+    """One outgoing mail to one recipient: a small row. Its bytes are `raw` (what is personal:
+    the whole mail for a letter, nothing for a copy of a job) plus the shared parts."""
+
     id: Optional[int] = Field(default=None, primary_key=True)
     dedupe_key: str = Field(unique=True)
     kind: str
     network_slug: Optional[str] = Field(default=None, index=True)
+    job_id: Optional[int] = Field(default=None, foreign_key="sendjob.id", index=True)
     recipient: str
+    token: str = ""  # the recipient's token in a job's copy (their List-Unsubscribe address)
     envelope_from: str
     message_id: str
     raw: bytes = Field(sa_column=_blob())

@@ -156,3 +156,12 @@ def test_protocol_abuse_gets_a_clear_error(app, receiver, command, code):
         client.send(command + b"\r\n")
         assert client.getreply()[0] == code
     assert rows(app) == []
+
+
+def test_the_commit_behind_a_250_is_on_disk(app, receiver):
+    """synchronous=FULL: the receiver's own connection syncs each commit before the 250 goes out."""
+    with smtplib.SMTP("127.0.0.1", receiver.port) as client:
+        client.sendmail("soren.aero@aarhus.example.dk", [LIST], mail())
+    with receiver.handler.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

@@ -18,9 +18,9 @@ SOREN = Recipient("soren.aero@aarhus.example.dk", "Søren Ærø", None)
 def meeting_mail(app, kind: str, series: str = "it-netvaerk/2026-12-10", recipient: Recipient = SOREN):
     with session_scope(app.engine) as session:
         meeting = session.exec(select(Meeting).where(Meeting.series_id == series)).one()
-        row = compose(app, session, meeting_letter(session, app.settings.network("it-netvaerk"), meeting, kind,
-                                                    recipient, app.clock.now()))
-    return row, message_from_bytes(row.raw, policy=policy.default)
+        composed = compose(app, session, meeting_letter(session, app.settings.network("it-netvaerk"), meeting,
+                                                         kind, recipient, app.clock.now()))
+    return composed.row, message_from_bytes(composed.raw, policy=policy.default)
 
 
 def tree(part) -> object:

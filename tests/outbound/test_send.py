@@ -6,13 +6,17 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
+from bot.app import App
+from bot.config.settings import load_settings
 from bot.outbound.admin_notices import send_admin_notice
 from bot.outbound.compose import Letter, Recipient, compose
 from bot.outbound.outbox import enqueue
 from bot.outbound.send import MaildirSender, SmtpSender
 from bot.outbound.tokens import token_in_message_id, token_in_tag
+from bot.startup import prepare_database
 from bot.store.db import session_scope
 from bot.store.models import AdminEvent, Bounce, OutboxMessage
+from tests.support.config import make_config
 from tests.support.outbound import send_due
 
 PEOPLE = [("Søren Ærø", "soren.aero@aarhus.example.dk"), ("Mette Østergaard", "mette.ostergaard@herning.example.dk"),
@@ -65,6 +69,24 @@ def test_temporary_failures_are_retried_with_backoff_and_arrive_once(smtp_app, s
         smtp_app.clock.advance(minutes=minutes)
         send_due(smtp_app, sender)
     assert len(smtp_sink.received) == 1 and statuses(smtp_app) == [(PEOPLE[0][1], "sent")]
+
+
+def test_the_first_retry_waits_retry_base_seconds(tmp_path, smtp_sink, clock):
+    env = f"SMTP_HOST=127.0.0.1\nSMTP_PORT={smtp_sink.port}\nSMTP_TLS=none\n"
+    config = make_config(tmp_path, bot_toml={"outbound": '"smtp"', "outbox.retry_base_seconds": "5"}, env=env)
+    app = App.create(load_settings(config, environ={}), clock, create_secret=True)
+    prepare_database(app)
+    smtp_sink.faults.data_code, smtp_sink.faults.data_code_times = "451 4.3.0 Try again later", 2
+    queue(app, people=PEOPLE[:1])
+    sender = SmtpSender(app.settings)
+    send_due(app, sender)
+    with Session(app.engine) as session:
+        assert session.exec(select(OutboxMessage.next_attempt_at)).one() == clock.now() + timedelta(seconds=5)
+    clock.advance(seconds=5)
+    send_due(app, sender)  # the second attempt fails too: the next waits twice as long
+    with Session(app.engine) as session:
+        assert session.exec(select(OutboxMessage.next_attempt_at)).one() == clock.now() + timedelta(seconds=10)
+    app.engine.dispose()
 
 
 def test_a_421_and_a_dropped_connection_mid_data_are_retried(smtp_app, smtp_sink):
