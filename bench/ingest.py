@@ -18,14 +18,15 @@ from sqlmodel import Session, select
 from bench.backlog import build
 from bench.common import fresh_app, median, p95, workdir
 from bot.actions.pipeline import process_pending
-from bot.inbound.imap_cursor import ImapAccount, ImapReader, MailboxCursor, connect
-from bot.meetings.dates import calendar_uid
+from bot.daemon import imap_reader
+from bot.inbound.imap_cursor import ImapAccount, MailboxCursor, connect
 from bot.outbound import tokens
-from bot.people.lookup import find_contact
+from bot.outbound.calendar_invites import calendar_uid
+from bot.people.addresses import find_contact
 from bot.people.recipients import members
 from bot.store.models import InboundMessage, Meeting
-from tests.conftest import imap_env
 from tests.servers.dovecot import DovecotServer
+from tests.support.config import imap_env
 
 RAW_BATCH = 100
 
@@ -157,7 +158,7 @@ def idle_latency(server: DovecotServer, trials: int) -> dict[str, float]:
     woken = WokenBy()
     logger.addHandler(woken)
     logger.setLevel(logging.INFO)
-    reader = ImapReader(app, lambda: process_pending(app))
+    reader = imap_reader(app)
     reader.start()
     watcher = IdleWatcher(server)
     watcher.start()

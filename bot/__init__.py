@@ -3,8 +3,10 @@
 The parts, top to bottom; each may import only the parts below it (`lint-imports`
 checks the contract in pyproject.toml):
 
-    cli/ · daemon, worker · startup · actions/ · rules/ · meetings/ · people/
-    · outbound/ · inbound/ · app · config/ · store/ · core/
+    __main__ · cli/ · daemon · worker | startup · actions/ · meetings/ · rules/
+    · people/ · outbound/ | inbound/ · app · config/ | store/ · core/
+
+(parts joined by `|` may not import each other).
 
 One mail's path: inbound/ (receiver or imap_cursor → arrivals → parse) → rules/
 (classify → authorize) → actions/ (pipeline → handlers) → outbound/ (compose →

@@ -11,6 +11,7 @@ import signal
 import threading
 from datetime import timedelta
 from functools import partial
+from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import make_url
@@ -24,7 +25,7 @@ from bot.inbound.receiver import ListReceiver, start_receiver
 from bot.meetings.sync import sync_config
 from bot.outbound import admin_notices
 from bot.outbound.admin_notices import send_admin_notice
-from bot.outbound.send import flush_outbox, make_sender
+from bot.outbound.send import Sender, flush_outbox, make_sender
 from bot.startup import prepare_database
 from bot.store.db import session_scope
 from bot.worker import WakeableLoop
@@ -32,6 +33,16 @@ from bot.worker import WakeableLoop
 RETRY_WAKE_SECONDS = 30
 MEETINGS_SYNC_MINUTES = 60
 ADMIN_NOTICE_MINUTES = 5
+
+
+def send_outbox(app: App, sender: Sender) -> int:
+    """Send what is due; a 5xx refusal counts against the address, like a bounce."""
+    return flush_outbox(app, sender, partial(record_refusals, app))
+
+
+def imap_reader(app: App, after: Callable[[], None] | None = None) -> ImapReader:
+    """The IMAP reader, handing the mail each pass stored to the pipeline."""
+    return ImapReader(app, lambda: process_pending(app), after=after)
 
 
 def refresh_meetings(app: App) -> None:
@@ -72,8 +83,7 @@ def run(app: App) -> None:
     prepare_database(app)
     outbound = make_sender(app.settings)
     tell = lambda detail: admin_notices.record(app, "storage-error", detail)  # noqa: E731
-    on_refused = partial(record_refusals, app)  # a 5xx counts against the address, like a bounce
-    sender = WakeableLoop("outbox-sender", lambda: flush_outbox(app, outbound, on_refused), on_recovered=tell)
+    sender = WakeableLoop("outbox-sender", lambda: send_outbox(app, outbound), on_recovered=tell)
     worker = WakeableLoop("inbound-worker", lambda: process_pending(app), after=sender.wake, on_recovered=tell)
     sender.start()
     worker.start()
@@ -82,7 +92,7 @@ def run(app: App) -> None:
         receiver = start_receiver(app.settings, ListReceiver(app.settings, app.engine, app.clock, worker.wake,
                                                              on_recovered=tell))
     else:
-        reader = ImapReader(app, lambda: process_pending(app), after=sender.wake)
+        reader = imap_reader(app, after=sender.wake)
         reader.start()
     scheduler = build_scheduler(app, worker, sender, reader)
     scheduler.start()

@@ -13,7 +13,7 @@ from bot.app import App
 from bot.config.settings import load_settings
 from bot.core.clock import FixedClock
 from bot.startup import prepare_database
-from tests.support.config import make_config
+from tests.support.config import imap_env, make_config
 
 _skipped: list[str] = []
 
@@ -70,12 +70,6 @@ def mailbox(dovecot):
     """The Dovecot user's mailbox, emptied: no folders but INBOX, no messages."""
     dovecot.empty_mailbox()
     return dovecot
-
-
-def imap_env(server, tls: str = "none") -> str:
-    port = server.port if tls != "implicit" else server.tls_port
-    return (f"IMAP_HOST=127.0.0.1\nIMAP_PORT={port}\nIMAP_USER={server.user}\n"
-            f"IMAP_PASSWORD={server.password}\nIMAP_TLS={tls}\n")
 
 
 @pytest.fixture

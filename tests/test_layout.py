@@ -6,9 +6,11 @@ really fails on an upward import and on a part it does not name.
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,8 +62,18 @@ def test_bot_lists_the_parts_and_few_modules():
     assert len(modules) <= 6, modules
 
 
+def layers() -> list[set[str]]:
+    """The contract's layers, top first, each a set of part names."""
+    [contract] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    return [{name.strip() for name in layer.split("|")} for layer in contract["layers"]]
+
+
 def test_every_part_says_what_it_does_and_what_it_may_use():
+    rank = {name: index for index, layer in enumerate(layers()) for name in layer}
     for part in PARTS:
         docstring = ast.get_docstring(ast.parse((ROOT / "bot" / part / "__init__.py").read_text()))
-        assert docstring and 2 <= len(docstring.strip().splitlines()) <= 4, part
-        assert "use" in docstring.lower(), f"bot/{part}/__init__.py does not say what it may use"
+        assert docstring and 2 <= len(docstring.strip().splitlines()) <= 3, part
+        assert re.search(r"\b(uses|may use)\b", docstring, re.I), f"bot/{part}/__init__.py does not say what it may use"
+        named = {name for name in re.findall(r"\b([a-z]+)/", docstring) if name in rank}
+        above = sorted(name for name in named if rank[name] <= rank[part] and name != part)
+        assert not above, f"bot/{part}/__init__.py names {above}, which it may not use"

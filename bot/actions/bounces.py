@@ -19,7 +19,7 @@ from bot.core.logs import log_event
 from bot.outbound import tokens
 from bot.outbound.compose import Letter, compose
 from bot.outbound.outbox import enqueue
-from bot.people.lookup import find_contact
+from bot.people.addresses import find_contact
 from bot.people.recipients import holds_a_role, networks_of, recipient, role_holders
 from bot.store.models import AdminEvent, Bounce, Contact, OutboxMessage
 

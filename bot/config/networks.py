@@ -190,7 +190,7 @@ def _timezone(table: Table, default: str) -> str:
 
 
 def _lead_times(table: Table) -> LeadTimes:
-    sub = table.child("lead_times", table.subtable("lead_times"), header=f"network.lead_times")
+    sub = table.child("lead_times", table.subtable("lead_times"), header="network.lead_times")
     defaults = LeadTimes()
     values = {name: sub.integer(name, getattr(defaults, name), minimum=0, maximum=365)
               for name in LeadTimes.__dataclass_fields__}

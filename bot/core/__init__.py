@@ -1,4 +1,4 @@
 """The ground floor: the clock, structured logs and the test pause points.
 
-Everything may use it; it imports nothing from bot.
+Everything may use it; it uses no other part.
 """

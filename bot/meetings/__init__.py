@@ -1,4 +1,4 @@
 """Meetings: dates from the config's series, letters about a meeting, syncing networks from config.
 
-Uses people/ and outbound/ to address and write the letters, and the parts below them.
+May use rules/ (who may act), people/ (role holders) and outbound/ (writing the letters), and the parts below.
 """

@@ -39,11 +39,6 @@ def series_id(network: str, original_date: date) -> str:
     return f"{network}/{original_date.isoformat()}"
 
 
-def calendar_uid(series: str, domain: str) -> str:
-    """The iCalendar UID of a meeting: from its identity, so editing config never changes it."""
-    return f"{series.replace('/', '-')}@{domain}"
-
-
 def planned_meetings(networks: tuple[NetworkConfig, ...], first: date, last: date) -> list[PlannedMeeting]:
     """Every meeting of every network whose original or effective date lies in [first, last]."""
     by_slug = {n.slug: n for n in networks}

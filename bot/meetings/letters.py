@@ -12,8 +12,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from bot.config.networks import NetworkConfig
-from bot.meetings.dates import calendar_uid
-from bot.outbound.calendar_invites import CalendarMeeting, cancellation, invitation, method_of
+from bot.outbound.calendar_invites import CalendarMeeting, calendar_uid, cancellation, invitation, method_of
 from bot.outbound.compose import Attachment, CalendarPart, Letter, Recipient
 from bot.store.models import AgendaItem, Appendix, Attendance, Contact, Meeting, Network
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from bot.config.networks import NetworkConfig
 from bot.config.settings import Settings
 from bot.meetings.dates import PlannedMeeting, planned_meetings
-from bot.people.lookup import find_contact
+from bot.people.addresses import find_contact
 from bot.store.models import CHAIR, SECRETARY, VICE_CHAIR, Meeting, Membership, Network
 
 ROLE_KEYS = {"chair": CHAIR, "vice-chair": VICE_CHAIR, "secretary": SECRETARY}

@@ -73,6 +73,11 @@ class ItipReply:
 # --- building ---------------------------------------------------------------
 
 
+def calendar_uid(series: str, domain: str) -> str:
+    """The iCalendar UID of a meeting: from its identity, so editing config never changes it."""
+    return f"{series.replace('/', '-')}@{domain}"
+
+
 def invitation(meeting: CalendarMeeting, *, organizer: str, organizer_name: str, attendee: str,
                attendee_name: str, now: datetime) -> bytes:
     """METHOD:REQUEST for the invitation, the agenda update and any change."""

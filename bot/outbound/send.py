@@ -18,8 +18,8 @@ import smtplib
 import ssl
 import threading
 import time
-from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Protocol
 

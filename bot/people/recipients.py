@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from bot.outbound.compose import Recipient
-from bot.people.lookup import find_contact
+from bot.people.addresses import find_contact
 from bot.store.models import Contact, Membership, Network
 
 MEMBER_MAIL_ROLES = ("member", "kl", "medcom")

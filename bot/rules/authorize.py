@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from bot.meetings.dates import calendar_uid
 from bot.outbound import tokens
-from bot.people.lookup import find_contact, owns
+from bot.outbound.calendar_invites import calendar_uid
+from bot.people.addresses import find_contact, owns
 from bot.store.models import Contact, IssuedToken, Meeting, Membership, Network
 
 UNKNOWN_TOKEN = "unknown-token"

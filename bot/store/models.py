@@ -1,4 +1,4 @@
-"""The database tables (SQLModel). Alembic migrations in bot/migrations create them.
+"""The database tables (SQLModel). Alembic migrations in bot/store/migrations create them.
 
 Every datetime is timezone-aware UTC; SQLModel's UTCDateTime stores it so that
 SQLite and PostgreSQL agree. Nothing here is SQLite-specific.

@@ -7,11 +7,11 @@ import time
 from sqlmodel import Session, func, select
 
 from bot.actions.pipeline import process_pending
-from bot.inbound.imap_cursor import ImapAccount, ImapReader, MailboxCursor, connect
+from bot.daemon import imap_reader
+from bot.inbound.imap_cursor import ImapAccount, MailboxCursor, connect
 from bot.store.models import AuditLog, InboundMessage
-from tests.conftest import imap_env
 from tests.support import corpus
-from tests.support.config import make_config
+from tests.support.config import imap_env, make_config
 from tests.support.inbound import issue_token
 from tests.support.process import BotProcess
 
@@ -120,7 +120,7 @@ def done_count(app) -> int:
 
 
 def test_idle_wakes_the_reader_and_a_dovecot_restart_loses_nothing(imap_app, mailbox, caplog):
-    reader = ImapReader(imap_app, lambda: process_pending(imap_app))
+    reader = imap_reader(imap_app)
     reader.start()
     try:
         wait_for(lambda: folder_counts(mailbox).get("kkrbot.processed") is not None)  # connected, folders made

@@ -15,7 +15,7 @@ from tests.support.khal import khal, khal_events, khal_import  # noqa: F401  (th
 SOREN = Recipient("soren.aero@aarhus.example.dk", "Søren Ærø", None)
 
 
-def meeting_mail(app, kind: str, series: str = "it-netvaerk/2026-12-10", recipient: Recipient = SOREN):
+def composed_letter(app, kind: str, series: str = "it-netvaerk/2026-12-10", recipient: Recipient = SOREN):
     with session_scope(app.engine) as session:
         meeting = session.exec(select(Meeting).where(Meeting.series_id == series)).one()
         composed = compose(app, session, meeting_letter(session, app.settings.network("it-netvaerk"), meeting,
@@ -35,7 +35,7 @@ def calendar_of(message) -> tuple[object, Calendar]:
 
 
 def test_the_mime_tree_outlook_shows_accept_decline_for(app):
-    _, message = meeting_mail(app, "invitation")
+    _, message = composed_letter(app, "invitation")
     assert tree(message) == ("multipart/mixed", [
         ("multipart/alternative", ["text/plain", "text/html", "text/calendar"]), "application/ics"])
     part, calendar = calendar_of(message)
@@ -47,7 +47,7 @@ def test_the_mime_tree_outlook_shows_accept_decline_for(app):
 
 
 def test_the_calendar_names_the_recipient_and_their_own_reply_address(app):
-    row, message = meeting_mail(app, "invitation")
+    row, message = composed_letter(app, "invitation")
     _, calendar = calendar_of(message)
     [event] = calendar.walk("VEVENT")
     assert str(event["UID"]) == "it-netvaerk-2026-12-10@lists.example.dk"
@@ -63,8 +63,8 @@ def test_the_calendar_names_the_recipient_and_their_own_reply_address(app):
 
 
 def test_the_agenda_is_an_update_with_the_same_uid_and_the_agenda_in_the_description(app):
-    _, invitation = meeting_mail(app, "invitation")
-    _, agenda = meeting_mail(app, "agenda")
+    _, invitation = composed_letter(app, "invitation")
+    _, agenda = composed_letter(app, "agenda")
     [first], [update] = calendar_of(invitation)[1].walk("VEVENT"), calendar_of(agenda)[1].walk("VEVENT")
     assert str(update["UID"]) == str(first["UID"]) and update["ORGANIZER"] == first["ORGANIZER"]
     assert "Meddelelser" in str(update["DESCRIPTION"]) and "Eventuelt" in str(update["DESCRIPTION"])
@@ -75,10 +75,10 @@ def test_a_moved_meeting_raises_the_sequence_and_a_cancelled_one_is_method_cance
         meeting = session.exec(select(Meeting).where(Meeting.series_id == "it-netvaerk/2026-12-10")).one()
         before = meeting.sequence
         meeting.sequence += 1  # what config sync does when the time changes
-    _, update = meeting_mail(app, "meeting-update")
+    _, update = composed_letter(app, "meeting-update")
     [event] = calendar_of(update)[1].walk("VEVENT")
     assert int(event["SEQUENCE"]) == before + 1
-    _, cancel = meeting_mail(app, "cancel")
+    _, cancel = composed_letter(app, "cancel")
     part, calendar = calendar_of(cancel)
     [event] = calendar.walk("VEVENT")
     assert part.get_param("method") == str(calendar["METHOD"]) == "CANCEL"
@@ -86,7 +86,7 @@ def test_a_moved_meeting_raises_the_sequence_and_a_cancelled_one_is_method_cance
 
 
 def test_a_real_calendar_client_imports_the_mail_s_invitation(app, khal, tmp_path):  # noqa: F811
-    _, message = meeting_mail(app, "invitation")
+    _, message = composed_letter(app, "invitation")
     [attachment] = list(message.iter_attachments())
     khal_import(khal, tmp_path, "from-mail.ics", attachment.get_payload(decode=True))
     [event] = khal_events(khal)

@@ -71,3 +71,9 @@ def shipped_networks() -> str:
 
 def shipped_contacts() -> str:
     return (SHIPPED / "contacts.csv").read_text(encoding="utf-8")
+
+
+def imap_env(server, tls: str = "none") -> str:
+    port = server.port if tls != "implicit" else server.tls_port
+    return (f"IMAP_HOST=127.0.0.1\nIMAP_PORT={port}\nIMAP_USER={server.user}\n"
+            f"IMAP_PASSWORD={server.password}\nIMAP_TLS={tls}\n")

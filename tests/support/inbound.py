@@ -9,7 +9,7 @@ from bot.actions.pipeline import process_pending
 from bot.inbound.arrivals import store_inbound
 from bot.inbound.imap_routing import route_message
 from bot.outbound import tokens
-from bot.people.lookup import find_contact
+from bot.people.addresses import find_contact
 from bot.store.models import InboundMessage, Meeting, Network, OutboxMessage
 
 

@@ -1,12 +1,10 @@
 """Send what is due the way the daemon does it."""
 from __future__ import annotations
 
-from functools import partial
-
-from bot.actions.bounces import record_refusals
-from bot.outbound.send import Sender, flush_outbox
+from bot.daemon import send_outbox
+from bot.outbound.send import Sender
 
 
 def send_due(app, sender: Sender) -> int:
-    """Flush the outbox through `sender`; 5xx refusals count as bounces, as in `kkrbot run`."""
-    return flush_outbox(app, sender, partial(record_refusals, app))
+    """Flush the outbox through `sender` with the daemon's own wiring (5xx refusals count as bounces)."""
+    return send_outbox(app, sender)

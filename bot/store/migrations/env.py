@@ -1,4 +1,4 @@
-"""Alembic environment: migrations run on the engine kkrbot hands over (bot.db.upgrade)."""
+"""Alembic environment: migrations run on the engine kkrbot hands over (bot.store.db.upgrade)."""
 from alembic import context
 from sqlmodel import SQLModel
 

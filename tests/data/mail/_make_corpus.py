@@ -404,7 +404,7 @@ def build_posts():
     )
     add("post-no-charset", msg([
         ("Return-Path", f"<{SOREN_ADDR}>"),
-        ("From", f"soren.aero@aarhus.example.dk (Soren Aero)"),
+        ("From", "soren.aero@aarhus.example.dk (Soren Aero)"),
         ("To", LIST),
         ("Subject", "Kort orientering fra Midtjylland"),
         ("Date", date(2027, 9, 8, 16, 45, 12)),
