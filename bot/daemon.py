@@ -84,13 +84,16 @@ def run(app: App) -> None:
     outbound = make_sender(app.settings)
     tell = lambda detail: admin_notices.record(app, "storage-error", detail)  # noqa: E731
     sender = WakeableLoop("outbox-sender", lambda: send_outbox(app, outbound), on_recovered=tell)
-    worker = WakeableLoop("inbound-worker", lambda: process_pending(app), after=sender.wake, on_recovered=tell)
+    handler = (ListReceiver(app.settings, app.engine, app.clock, lambda: worker.wake(), on_recovered=tell)
+               if app.settings.inbound == "smtp" else None)
+    gate = handler.committer if handler else None  # arrivals are stored before mail is processed
+    worker = WakeableLoop("inbound-worker", lambda: process_pending(app, gate=gate), after=sender.wake,
+                          on_recovered=tell)
     sender.start()
     worker.start()
     receiver = reader = None
-    if app.settings.inbound == "smtp":
-        receiver = start_receiver(app.settings, ListReceiver(app.settings, app.engine, app.clock, worker.wake,
-                                                             on_recovered=tell))
+    if handler is not None:
+        receiver = start_receiver(app.settings, handler)
     else:
         reader = imap_reader(app, after=sender.wake)
         reader.start()

@@ -4,12 +4,17 @@ Outcomes and their effects are committed together, a batch per transaction; only
 message "done". A stage that raises leaves the message "new" with a later next attempt;
 after `max_attempts` it is set aside as `failed` for `kkrbot inbox retry ID`.
 The loop never stops for one bad message.
+
+Mail waiting to be stored comes first: when a `Gate` says arrivals wait for the write
+lock (the SMTP receiver's group commit), a batch ends early, committing what it has,
+and the next one starts once they are stored.
 """
 from __future__ import annotations
 
 import logging
 import traceback
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, or_, select
@@ -25,6 +30,17 @@ from bot.store.db import session_scope
 from bot.store.models import STATE_DONE, STATE_NEW, AdminEvent, AuditLog, InboundMessage
 
 
+GATE_WAIT_SECONDS = 1.0  # the longest the worker waits for arrivals to be stored
+
+
+class Gate(Protocol):
+    """Whoever else needs the write lock first (bot/inbound/committer.py)."""
+
+    def pending(self) -> bool: ...
+
+    def wait_idle(self, timeout: float) -> None: ...
+
+
 def due_ids(app: App, limit: int = 100) -> list[int]:
     now = app.clock.now()
     query = (select(InboundMessage.id)
@@ -35,19 +51,25 @@ def due_ids(app: App, limit: int = 100) -> list[int]:
         return list(session.exec(query))
 
 
-def process_pending(app: App, limit: int = 100) -> int:
+def process_pending(app: App, limit: int = 100, gate: Gate | None = None) -> int:
     """Process every due message, a batch per transaction; return how many were processed."""
     done = 0
-    while ids := due_ids(app, limit):
-        process_batch(app, ids)
-        done += len(ids)
-        if len(ids) < limit:
+    while True:
+        if gate is not None:
+            gate.wait_idle(GATE_WAIT_SECONDS)
+        ids = due_ids(app, limit)
+        if not ids:
+            break
+        finished = process_batch(app, ids, gate)
+        done += finished
+        if len(ids) < limit and finished == len(ids):
             break
     return done
 
 
-def process_batch(app: App, ids: list[int]) -> None:
-    """Decide the batch in one transaction: outcomes and effects commit together.
+def process_batch(app: App, ids: list[int], gate: Gate | None = None) -> int:
+    """Decide the batch in one transaction: outcomes and effects commit together; return how
+    many were decided (fewer when the gate asked for the write lock).
 
     If any message raises, the whole batch rolls back and each message is done again
     on its own, so only the bad one fails and nothing is applied twice.
@@ -55,13 +77,18 @@ def process_batch(app: App, ids: list[int]) -> None:
     pause_point("before-process")
     try:
         with session_scope(app.engine, autoflush=False) as session:
-            finished = [_finish(app, session, row, decide(app, session, row)) for row in _new_rows(session, ids)]
+            finished = []
+            for row in _new_rows(session, ids):
+                finished.append(_finish(app, session, row, decide(app, session, row)))
+                if gate is not None and gate.pending():
+                    break
     except Exception:  # noqa: BLE001 - retried one by one below
         for inbound_id in ids:
             _process_alone(app, inbound_id)
-        return
+        return len(ids)
     for line in finished:
         log_event("outcome", **line)
+    return len(finished)
 
 
 def _process_alone(app: App, inbound_id: int) -> None:

@@ -72,14 +72,19 @@ def store_inbound(engine: Engine, raw: bytes, *, source: str, envelope_from: str
                   envelope_to: list[str], deliveries: list[ListAddress | None], now: datetime,
                   delivered_to: str = "") -> list[Stored]:
     """Commit one row per delivery (None = for no known network) and return them."""
-    arrivals = [Arrival(raw, source, delivery, delivered_to, envelope_from, tuple(envelope_to))
-                for delivery in deliveries]
+    return commit_arrivals(engine, [Arrival(raw, source, delivery, delivered_to, envelope_from, tuple(envelope_to))
+                                    for delivery in deliveries], now)
+
+
+def commit_arrivals(engine: Engine, arrivals: list[Arrival], now: datetime) -> list[Stored]:
+    """Store the arrivals in one transaction of their own."""
     for attempt in range(2):
         try:
             with session_scope(engine) as session:
                 return store_all(session, arrivals, now)
         except IntegrityError:
-            # A concurrent delivery of the same copy won the unique key; the retry finds it.
+            # A concurrent delivery of the same copy (the IMAP reader, another process) won the
+            # unique key; the retry finds it.
             if attempt:
                 raise
     raise AssertionError("unreachable")

@@ -6,6 +6,10 @@ Contract with the sending server (in production, the organisation's Postfix):
   550  for an address that is not a list address (or a +tag of one);
   552  over max_message_bytes (aiosmtpd enforces it and advertises SIZE);
   500/501/503/554 for protocol abuse, from aiosmtpd itself.
+
+Lines longer than RFC 5321's 1,000 octets are accepted and kept byte for byte, up to
+max_message_bytes, as Postfix and Exchange accept them. Messages from concurrent
+sessions are committed together (bot/inbound/committer.py).
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from bot.config.settings import Settings
 from bot.core.clock import Clock
 from bot.core.logs import log_event
-from bot.inbound.arrivals import store_inbound
+from bot.inbound.committer import Committer
 from bot.inbound.routing import route
 
 OK = "250 OK"
@@ -38,6 +42,11 @@ class ListReceiver:
         self.on_stored = on_stored
         self.on_recovered = on_recovered  # told, once storing works again, how often it failed (451)
         self.failures: list[str] = []
+        self.committer = Committer(engine, clock.now)
+        self.committer.start()
+
+    def close(self) -> None:
+        self.committer.stop()
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
@@ -52,7 +61,9 @@ class ListReceiver:
         deliveries = [route(a, self.settings.networks) for a in envelope.rcpt_tos]
         loop = asyncio.get_running_loop()
         try:
-            stored = await loop.run_in_executor(None, self._store, raw, envelope, deliveries)
+            stored = await asyncio.wrap_future(self.committer.submit(
+                raw, source="smtp", envelope_from=envelope.mail_from or "", envelope_to=list(envelope.rcpt_tos),
+                deliveries=deliveries))
         except Exception as error:  # noqa: BLE001 - whatever it is, 451 keeps the mail at the sender
             detail = str(error).splitlines()[0][:200] if str(error) else ""
             self.failures.append(f"{type(error).__name__}: {detail}")
@@ -69,16 +80,35 @@ class ListReceiver:
         self.on_stored()
         return f"{STORED} as #{','.join(str(s.id) for s in stored)}"
 
-    def _store(self, raw: bytes, envelope: Envelope, deliveries):
-        return store_inbound(self.engine, raw, source="smtp", envelope_from=envelope.mail_from or "",
-                             envelope_to=list(envelope.rcpt_tos), deliveries=deliveries,
-                             now=self.clock.now())
+
+class LongLinesSMTP(SMTP):
+    """aiosmtpd's server with a line limit of our choosing (its own is RFC 5321's 1,000 octets)."""
+
+    def __init__(self, *args, line_length_limit: int, **kwargs):
+        self.line_length_limit = line_length_limit  # read by SMTP.__init__ for its stream reader
+        super().__init__(*args, **kwargs)
+
+
+class ReceiverController(Controller):
+    """Runs LongLinesSMTP and stops the handler's committer with the server."""
+
+    def __init__(self, handler: ListReceiver, *, line_length_limit: int, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.line_length_limit = line_length_limit
+
+    def factory(self) -> SMTP:
+        return LongLinesSMTP(self.handler, line_length_limit=self.line_length_limit, **self.SMTP_kwargs)
+
+    def stop(self, *args, **kwargs) -> None:
+        super().stop(*args, **kwargs)
+        self.handler.close()
 
 
 def start_receiver(settings: Settings, handler: ListReceiver, port: int | None = None) -> Controller:
     """Start listening in a background thread; returns the controller (call .stop())."""
-    controller = Controller(
+    controller = ReceiverController(
         handler,
+        line_length_limit=settings.limits.max_message_bytes,
         hostname=settings.receiver.host,
         port=settings.receiver.port if port is None else port,
         data_size_limit=settings.limits.max_message_bytes,

@@ -5,7 +5,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.people.recipients import members
-from bot.store.models import AdminEvent, Bounce
+from bot.store.models import AdminEvent, Bounce, InboundMessage
 from tests.support import corpus
 from tests.support.inbound import add_meeting, deliver, issue_token, outbox, row
 
@@ -226,3 +226,32 @@ def test_the_same_post_through_a_backup_mx_is_relayed_once(app):
     assert second.outcome == "ignored" and second.message_id_reused
     with Session(app.engine) as session:
         assert len(outbox(app, "post")) == len(members(session, "it-netvaerk"))
+
+
+def test_the_worker_hands_the_write_lock_to_arrivals_between_messages(app):
+    """While mail waits to be stored, a batch ends after the message at hand and the next waits."""
+    from bot.actions.pipeline import process_pending
+    from bot.inbound.arrivals import store_inbound
+    from bot.inbound.routing import route
+
+    class ArrivalsWaiting:
+        def __init__(self):
+            self.waits, self.asked = 0, 0
+
+        def pending(self) -> bool:
+            self.asked += 1
+            return self.asked <= 2  # arrivals wait during the first two messages only
+
+        def wait_idle(self, timeout: float) -> None:
+            self.waits += 1
+
+    address = route("it-netvaerk@lists.example.dk", app.settings.networks)
+    for index in range(5):
+        store_inbound(app.engine, corpus.load("command-help.eml").replace(b"Message-ID: <", f"Message-ID: <{index}".encode()),
+                      source="smtp", envelope_from=MEMBER[1], envelope_to=[address.address], deliveries=[address],
+                      now=app.clock.now())
+    gate = ArrivalsWaiting()
+    assert process_pending(app, gate=gate) == 5
+    assert gate.waits == 3  # three batches: one message, one message, then the other three
+    with Session(app.engine) as session:
+        assert [r.outcome for r in session.exec(select(InboundMessage))] == ["handled"] * 5

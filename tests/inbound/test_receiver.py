@@ -165,3 +165,37 @@ def test_the_commit_behind_a_250_is_on_disk(app, receiver):
     with receiver.handler.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_a_line_longer_than_1000_octets_is_accepted_and_kept_byte_for_byte(app, receiver):
+    """Postfix and Exchange pass such mail on (an HTML mail on one line, a long base64 line)."""
+    long_line = "<p>" + "Sundhedsdata æøå " * 600 + "</p>"  # about 11,000 octets in one line
+    raw = (f"From: Søren Ærø <soren.aero@aarhus.example.dk>\r\nTo: {LIST}\r\nSubject: Lang linje\r\n"
+           f"Message-ID: <long@aarhus.example.dk>\r\nContent-Type: text/html; charset=utf-8\r\n"
+           f"Content-Transfer-Encoding: 8bit\r\n\r\n{long_line}\r\n").encode()
+    assert send(receiver, raw) == {}
+    [row] = rows(app)
+    assert row.raw == raw
+
+
+def test_concurrent_sessions_are_each_answered_after_their_commit(app, receiver):
+    """Several sessions at once share commits; every message is stored once and its 250 names its row."""
+    answers: list[str] = []
+
+    def session(index: int) -> None:
+        with smtplib.SMTP(receiver.hostname, receiver.port) as client:
+            client.ehlo()
+            for number in range(10):
+                client.mail("soren.aero@aarhus.example.dk")
+                client.rcpt(LIST)
+                code, text = client.data(mail(subject=f"Tråd {index}-{number}"))
+                answers.append(f"{code} {text.decode()}")
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = rows(app)
+    assert len(stored) == 40 and len({r.message_id for r in stored}) == 40
+    assert sorted(int(a.rsplit("#", 1)[1]) for a in answers) == [r.id for r in stored]
+    assert all(a.startswith("250 2.0.0 Stored as #") for a in answers)

@@ -1,0 +1,107 @@
+"""Group commit: mail arriving on several SMTP sessions at once shares one transaction and one fsync.
+
+Every arrival must be on disk before its session hears 250 (synchronous=FULL), and a
+disk sync costs milliseconds. One thread owns the writing: it takes whatever arrived
+while the last commit was syncing and commits it together, then answers each waiting
+session. A failure falls back to one transaction per message, so one bad message
+gets its 451 alone. While arrivals wait (`pending()`), the inbound worker ends its
+batch early and waits (`wait_idle`) before taking the write lock again: a sending
+server never waits long for the bot's own processing.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy.engine import Engine
+
+from bot.inbound.arrivals import Arrival, Stored, commit_arrivals
+from bot.inbound.routing import ListAddress
+
+MAX_GROUP = 64  # arrivals per transaction at most
+
+
+@dataclass(frozen=True)
+class Message:
+    """One received message: its copies (one per list address) and who waits for them."""
+
+    arrivals: list[Arrival]
+    done: Future
+
+
+class Committer(threading.Thread):
+    def __init__(self, engine: Engine, now: Callable[[], datetime]):
+        super().__init__(name="inbound-committer", daemon=True)
+        self.engine = engine
+        self.now = now
+        self.inbox: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
+        self.idle = threading.Event()  # cleared while arrivals wait for the write lock
+        self.idle.set()
+
+    def pending(self) -> bool:
+        return not self.idle.is_set()
+
+    def wait_idle(self, timeout: float) -> None:
+        self.idle.wait(timeout)
+
+    def submit(self, raw: bytes, *, source: str, envelope_from: str, envelope_to: list[str],
+               deliveries: list[ListAddress | None]) -> Future:
+        """Queue one message for storing; the future gives its Stored rows once they are on disk."""
+        arrivals = [Arrival(raw, source, delivery, "", envelope_from, tuple(envelope_to)) for delivery in deliveries]
+        message = Message(arrivals, Future())
+        self.idle.clear()
+        self.inbox.put(message)
+        return message.done
+
+    def stop(self, timeout: float = 10) -> None:
+        self.inbox.put(None)
+        self.join(timeout)
+
+    def run(self) -> None:
+        while (first := self.inbox.get()) is not None:
+            group, stopping = self._gather(first)
+            self._commit(group)
+            if stopping:
+                return
+
+    def _gather(self, first: Message) -> tuple[list[Message], bool]:
+        group = [first]
+        while len(group) < MAX_GROUP:
+            try:
+                message = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            if message is None:
+                return group, True
+            group.append(message)
+        return group, False
+
+    def _commit(self, group: list[Message]) -> None:
+        try:
+            stored = self._store([a for message in group for a in message.arrivals])
+        except Exception:  # noqa: BLE001 - each message again on its own: only a bad one fails
+            for message in group:
+                self._commit_alone(message)
+            self._maybe_idle()
+            return
+        self._maybe_idle()
+        for message in group:
+            message.done.set_result(stored[:len(message.arrivals)])
+            stored = stored[len(message.arrivals):]
+
+    def _maybe_idle(self) -> None:
+        if self.inbox.empty():
+            self.idle.set()
+
+    def _commit_alone(self, message: Message) -> None:
+        try:
+            message.done.set_result(self._store(message.arrivals))
+        except Exception as error:  # noqa: BLE001 - the session answers 451 and the sender retries
+            message.done.set_exception(error)
+
+    def _store(self, arrivals: list[Arrival]) -> list[Stored]:
+        return commit_arrivals(self.engine, arrivals, self.now())
