@@ -3,23 +3,46 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
-from bench import fanout, ingest
+from bench import bigpost, fanout, ingest, receive
 from bench.common import workdir
 from tests.servers.dovecot import DovecotServer, require_dovecot
+
+
+@dataclass(frozen=True)
+class Sizes:
+    backlog: int  # mails in the IMAP backlog
+    runs: int  # medians of this many runs
+    idle_trials: int
+    members: int  # fan-out recipients
+    small_posts: int
+    big_post_members: int
+    received: int  # posts sent to the receiver
+
+
+FULL = Sizes(backlog=2000, runs=3, idle_trials=30, members=1000, small_posts=20, big_post_members=500, received=2000)
+QUICK = Sizes(backlog=200, runs=1, idle_trials=5, members=50, small_posts=2, big_post_members=20, received=100)
+
+
+def show(figures: dict) -> None:
+    for name, value in figures.items():
+        print(f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes: checks the benches work (make test)")
-    options = parser.parse_args()
-    backlog, runs, trials, recipients, big = (200, 1, 5, 100, 1000) if options.quick else (2000, 3, 30, 1000, 10000)
+    sizes = QUICK if parser.parse_args().quick else FULL
     require_dovecot()
     with DovecotServer(workdir() / "dovecot") as server:
-        for name, value in {**ingest.ingest(server, backlog, runs), **ingest.idle_latency(server, trials)}.items():
-            print(f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}", flush=True)
-    for name, value in {**fanout.fanout(recipients, runs), **fanout.peak_rss(big)}.items():
-        print(f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}", flush=True)
+        show(ingest.ingest(server, sizes.backlog, sizes.runs))
+        show(ingest.idle_latency(server, sizes.idle_trials))
+    show(fanout.fanout(sizes.members, sizes.runs, sizes.small_posts))
+    show(bigpost.db_growth(sizes.big_post_members))
+    show(bigpost.peak_rss(sizes.big_post_members))
+    show(receive.while_relaying(sizes.received, sizes.runs))
+    show(receive.durable_cost(sizes.received, sizes.runs))
 
 
 if __name__ == "__main__":

@@ -1,34 +1,35 @@
-"""Outbound figures: a list post fanned out to 1,000 members against plain smtplib, and peak memory.
+"""Outbound figures: list posts fanned out to 1,000 members against plain smtplib.
 
-fanout_recipients_per_s  from the post's inbound commit until the sink holds every copy: composed per
-                         recipient (token, headers, footer template), through the outbox, over SMTP
-raw_smtp_msgs_per_s      plain smtplib, pre-built messages of the same size, same number of connections
-fanout_peak_rss_mb       peak resident memory of the whole `kkrbot run` process tree during a
-                         10,000-recipient fan-out over SMTP
+fanout_recipients_per_s  20 posts of 3-10 KB and one with a 5 MB attachment, each from its inbound
+                         commit until the sink holds every copy: handled, queued as a send job, each
+                         copy made at send time and sent over SMTP
+raw_smtp_msgs_per_s      plain smtplib sending one pre-built copy per post, the same bytes to every
+                         recipient, over the same number of connections, to the same sink
 """
 from __future__ import annotations
 
-import os
+import random
 import smtplib
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.policy import SMTP
 from pathlib import Path
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from bench.common import fresh_app, median, workdir
 from bench.sink import Sink
 from bot.actions.pipeline import process_pending
+from bot.daemon import send_outbox
 from bot.inbound.arrivals import store_inbound
 from bot.inbound.routing import route
+from bot.outbound.copies import CopyMaker, QueuedRow, joined
 from bot.outbound.send import SmtpSender
-from bot.store.models import Contact, Membership, Network, OutboxMessage
+from bot.store.models import Contact, Membership, Network, OutboxMessage, SendJob
 from tests.support.config import free_port, shipped_networks
-from tests.support.outbound import send_due
 
 BENCH_NETWORK = '''
 [[network]]
@@ -40,20 +41,24 @@ region_cap = 50
 mode = "virtual"
 video_link = "https://meet.example.dk/bench"
 '''
+LIST = "bench@lists.example.dk"
+AUTHOR = "medlem0@bench.example.dk"
 
 
-def bench_app(root: Path, sink_port: int, members: int, receiver_port: int | None = None):
+def bench_app(root: Path, sink_port: int, members: int, receiver_port: int | None = None, **config):
     env = f"SMTP_HOST=127.0.0.1\nSMTP_PORT={sink_port}\nSMTP_TLS=none\n"
-    app = fresh_app(root, bot_toml={"outbound": '"smtp"', "log_level": '"warning"'}, env=env,
-                    networks_toml=shipped_networks() + BENCH_NETWORK, port=receiver_port)
+    app = fresh_app(root, bot_toml={"outbound": '"smtp"', "log_level": '"warning"', **config.pop("bot_toml", {})},
+                    env=env, networks_toml=shipped_networks() + BENCH_NETWORK, port=receiver_port, **config)
     seed(app, members)
     return app
 
 
 def seed(app, count: int) -> None:
     """`count` members of the bench network, inserted in bulk (the region cap does not apply here)."""
+    if not count:
+        return
     now = datetime.now(timezone.utc)
-    with Session(app.engine) as session:
+    with Session(app.engine.execution_options(kkrbot_writes=True)) as session:
         network_id = session.exec(select(Network.id).where(Network.slug == "bench")).one()
         session.execute(insert(Contact), [dict(email=f"medlem{i}@bench.example.dk", name=f"Medlem {i} Ærø",
                                                organisation="Bench Kommune", municipality="Bench", region="Midtjylland",
@@ -65,117 +70,90 @@ def seed(app, count: int) -> None:
         session.commit()
 
 
-def post(index: int) -> bytes:
-    body = ("Kære alle,\r\n\r\n" + "Her er status på udrulningen af FMK i kommunerne.\r\n" * 60).encode()
-    return (f"From: Medlem 0 <medlem0@bench.example.dk>\r\nTo: bench@lists.example.dk\r\n"
-            f"Subject: Status på FMK-udrulning {index}\r\nMessage-ID: <fanout-{index}@bench.example.dk>\r\n"
-            f"Date: Mon, 1 Mar 2027 09:00:00 +0100\r\nMIME-Version: 1.0\r\n"
-            f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n").encode() + body
+def post(index: int, size: int = 6000, attachment_bytes: int = 0) -> bytes:
+    """A member's post: Danish text of `size` bytes, optionally with an attachment of random bytes."""
+    message = EmailMessage()
+    message["From"] = f"Medlem 0 Ærø <{AUTHOR}>"
+    message["To"] = LIST
+    message["Subject"] = f"Status på FMK-udrulning {index}"
+    message["Message-ID"] = f"<fanout-{index}@bench.example.dk>"
+    message["Date"] = "Mon, 1 Mar 2027 09:00:00 +0100"
+    line = "Her er status på udrulningen af FMK i kommunerne, æøå.\n"
+    message.set_content(line * (size // len(line.encode()) + 1), cte="8bit")
+    if attachment_bytes:
+        data = random.Random(index).randbytes(attachment_bytes)
+        message.add_attachment(data, maintype="application", subtype="pdf", filename="bilag.pdf")
+    return message.as_bytes(policy=SMTP)  # CRLF, as mail travels
 
 
-def receive(app, index: int) -> None:
-    store_inbound(app.engine, post(index), source="smtp", envelope_from="medlem0@bench.example.dk",
-                  envelope_to=["bench@lists.example.dk"],
-                  deliveries=[route("bench@lists.example.dk", app.settings.networks)], now=app.clock.now())
+def posts(run: int) -> list[bytes]:
+    rng = random.Random(run)
+    small = [post(run * 100 + i, size=rng.randint(3000, 10000)) for i in range(20)]
+    return [*small, post(run * 100 + 99, size=4000, attachment_bytes=5 * 1024 * 1024)]
 
 
-def one_fanout(app, sink: Sink, members: int, index: int) -> float:
+def receive(app, raw: bytes) -> None:
+    store_inbound(app.engine, raw, source="smtp", envelope_from=AUTHOR, envelope_to=[LIST],
+                  deliveries=[route(LIST, app.settings.networks)], now=app.clock.now())
+
+
+def one_fanout(app, sink: Sink, raw: bytes, members: int) -> float:
+    """Seconds from the post's inbound commit until the sink holds every copy."""
     sink.reset()
-    receive(app, index)
-    started = time.perf_counter()  # the post's inbound commit
+    receive(app, raw)
+    started = time.perf_counter()
     process_pending(app)
     sender = SmtpSender(app.settings)
-    send_due(app, sender)
+    send_outbox(app, sender)
     finished = sink.wait_for(members)
     sender.close()
-    return members / (finished - started)
+    return finished - started
 
 
-def raw_smtp(app, sink: Sink, members: int, index: int) -> float:
-    """Plain smtplib: messages pre-built by the bot for another post, over the same number of connections."""
-    receive(app, 10_000 + index)
-    process_pending(app)  # composed, not sent: the pre-built messages
+def prebuilt_copy(app) -> bytes:
+    """One copy of the last post exactly as the bot made it: the raw baseline's message."""
     with Session(app.engine) as session:
-        rows = session.exec(select(OutboxMessage.envelope_from, OutboxMessage.recipient, OutboxMessage.raw)
-                            .where(OutboxMessage.kind == "post", OutboxMessage.status == "queued")).all()
-    with Session(app.engine.execution_options(kkrbot_writes=True)) as session:
-        session.execute(update(OutboxMessage).where(OutboxMessage.status == "queued").values(status="sent"))
-        session.commit()
+        row = session.exec(select(OutboxMessage).where(OutboxMessage.job_id == select(SendJob.id)
+                                                       .order_by(SendJob.id.desc()).limit(1).scalar_subquery())
+                           .limit(1)).one()
+        queued = QueuedRow(row.id, row.recipient, row.envelope_from, row.raw, row.job_id, row.token)
+        return joined(CopyMaker(app).parts(session, queued))
+
+
+def raw_smtp(app, sink: Sink, message: bytes, members: int) -> float:
+    """Seconds for plain smtplib to send `message` to every member, one per transaction, over the
+    same number of connections as the bot."""
     connections = app.settings.outbox.connections
+    recipients = [f"medlem{i}@bench.example.dk" for i in range(members)]
     sink.reset()
 
-    def lane(part):
-        client = smtplib.SMTP("127.0.0.1", sink.port)
-        for envelope, recipient, raw in part:
-            client.sendmail(envelope, [recipient], raw)
-        client.quit()
-    threads = [threading.Thread(target=lane, args=(rows[i::connections],)) for i in range(connections)]
+    def lane(part: list[str]) -> None:
+        with smtplib.SMTP("127.0.0.1", sink.port) as client:
+            for recipient in part:
+                client.sendmail(AUTHOR, [recipient], message)
+    threads = [threading.Thread(target=lane, args=(recipients[i::connections],)) for i in range(connections)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    finished = sink.wait_for(len(rows))
-    return len(rows) / (finished - started)
+    return sink.wait_for(members) - started
 
 
-def fanout(members: int, runs: int) -> dict[str, float]:
-    rates, raws = [], []
+def fanout(members: int, runs: int, small_posts: int = 20) -> dict[str, float]:
+    rates, raws, ratios = [], [], []
     with Sink(free_port()) as sink:
         for run in range(runs):
             app = bench_app(workdir(), sink.port, members)
-            rates.append(one_fanout(app, sink, members, run))  # the author is one of the members
-            raws.append(raw_smtp(app, sink, members, run))
+            ours = theirs = 0.0
+            for raw in [*posts(run)[:small_posts], posts(run)[-1]]:
+                ours += one_fanout(app, sink, raw, members)
+                theirs += raw_smtp(app, sink, prebuilt_copy(app), members)
+            copies = members * (small_posts + 1)
+            rates.append(copies / ours)
+            raws.append(copies / theirs)
+            ratios.append(theirs / ours)
             connections = app.settings.outbox.connections
             app.engine.dispose()
     return {"fanout_recipients_per_s": median(rates), "raw_smtp_msgs_per_s": median(raws),
-            "raw_smtp_connections": connections, "fanout_vs_raw_smtp": median(rates) / median(raws)}
-
-
-def tree_rss_kb(pid: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat[stat.rindex(")") + 2:].split()[1])
-            children.setdefault(parent, []).append(int(entry))
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo += children.get(current, [])
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-        except OSError:
-            continue
-        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-    return total
-
-
-def peak_rss(members: int) -> dict[str, float]:
-    """A real `kkrbot run` sends a 10,000-recipient post over SMTP; sample its process tree's RSS."""
-    root = workdir()
-    with Sink(free_port()) as sink:
-        port = free_port()
-        app = bench_app(root, sink.port, members, receiver_port=port)
-        app.engine.dispose()
-        env = {**os.environ, "KKRBOT_CONFIG": str(root / "config")}
-        bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL)
-        bot.stdout.readline()  # the start line: it listens
-        peak = tree_rss_kb(bot.pid)
-        with smtplib.SMTP("127.0.0.1", port) as client:
-            client.sendmail("medlem0@bench.example.dk", ["bench@lists.example.dk"], post(0))
-        deadline = time.perf_counter() + 900
-        while sink.messages.value < members and time.perf_counter() < deadline:
-            peak = max(peak, tree_rss_kb(bot.pid))
-            time.sleep(0.02)
-        sent = sink.messages.value
-        bot.terminate()
-        bot.wait(30)
-    if sent < members:
-        raise SystemExit(f"rss bench: only {sent} of {members} messages arrived")
-    return {"fanout_peak_rss_mb": peak / 1024, "fanout_rss_recipients": members}
+            "raw_smtp_connections": connections, "fanout_vs_raw_smtp": median(ratios)}

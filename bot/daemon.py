@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from bot.actions.bounces import record_refusals
 from bot.actions.pipeline import process_pending
 from bot.app import App
+from bot.core import memory
 from bot.core.logs import log_event
 from bot.inbound.imap_cursor import ImapReader
 from bot.inbound.receiver import ListReceiver, start_receiver
@@ -80,6 +81,7 @@ def describe(app: App, port: int) -> str:
 
 def run(app: App) -> None:
     """Start everything, print one line, and run until SIGINT/SIGTERM."""
+    memory.keep_large_buffers_mapped()
     prepare_database(app)
     outbound = make_sender(app.settings)
     tell = lambda detail: admin_notices.record(app, "storage-error", detail)  # noqa: E731

@@ -151,7 +151,7 @@ def post(ctx: Context) -> Outcome:
     if authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address) is None:
         return ctx.outcome(HELD, "not a member: held for moderation")
     recipients = members(ctx.session, ctx.network.slug)
-    queued = relay(ctx.app, ctx.session, ctx.network, ctx.row, ctx.mail.from_name, ctx.mail.from_address,
+    queued = relay(ctx.app, ctx.session, ctx.network, ctx.row.id, ctx.mail.raw, ctx.mail.from_name, ctx.mail.from_address,
                    ctx.mail.subject, recipients, post_key=f"post:{ctx.row.id}")
     return ctx.outcome(HANDLED, f"relayed to {queued} members")
 

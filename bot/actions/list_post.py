@@ -31,7 +31,7 @@ from bot.config.networks import NetworkConfig
 from bot.outbound import tokens
 from bot.outbound.compose import add_list_headers
 from bot.outbound.templates import one_line
-from bot.store.models import Contact, InboundMessage, IssuedToken, OutboxMessage, SendJob
+from bot.store.models import Contact, IssuedToken, OutboxMessage, SendJob
 
 KEPT_HEADERS = ("subject", "date", "message-id", "in-reply-to", "references", "to", "cc", "content-language",
                 "thread-topic", "thread-index", "importance", "mime-version")
@@ -49,8 +49,8 @@ class Skeleton:
     boundary: str
 
 
-def relay(app: App, session: Session, network: NetworkConfig, post: InboundMessage, author_name: str, author: str,
-          subject: str, recipients: list[Contact], post_key: str) -> int:
+def relay(app: App, session: Session, network: NetworkConfig, inbound_id: int, raw: bytes, author_name: str,
+          author: str, subject: str, recipients: list[Contact], post_key: str) -> int:
     """Queue one send job and a small row per recipient in the caller's transaction; return how
     many were queued. The copies are made at send time (bot/outbound/copies.py)."""
     now = app.clock.now()
@@ -63,9 +63,9 @@ def relay(app: App, session: Session, network: NetworkConfig, post: InboundMessa
     new = [(key, contact) for key, contact in wanted.items() if key not in existing]
     if not new:
         return 0
-    skeleton = build_skeleton(network, post.raw, author_name, author)
+    skeleton = build_skeleton(network, raw, author_name, author)
     job_id = session.execute(insert(SendJob).values(
-        kind="post", network_slug=network.slug, inbound_id=post.id, body_offset=skeleton.body_offset,
+        kind="post", network_slug=network.slug, inbound_id=inbound_id, body_offset=skeleton.body_offset,
         head=skeleton.head, body_headers=skeleton.body_headers, boundary=skeleton.boundary, subject=subject,
         created_at=now)).inserted_primary_key[0]
     message_id = _message_id(skeleton.head)
@@ -114,7 +114,7 @@ def _split(raw: bytes) -> tuple[bytes, int]:
     """The header block (line ends made CRLF) and where the body starts in `raw`."""
     found = re.search(rb"\r?\n\r?\n", raw)
     end = found.start() if found else len(raw)
-    head = re.sub(rb"\r?\n", b"\r\n", raw[:end])
+    head = re.sub(rb"\r?\n", b"\r\n", bytes(raw[:end]))
     return head + b"\r\n", found.end() if found else len(raw)
 
 

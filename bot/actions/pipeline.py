@@ -21,16 +21,20 @@ from sqlmodel import Session, or_, select
 
 from bot.actions.handlers import IGNORED, REJECTED, Context, Outcome, handle
 from bot.app import App
+from bot.core import memory
 from bot.core.logs import log_event
 from bot.core.pause import pause_point
-from bot.inbound.parse import ParseLimits, dmarc_result, parse
+from bot.inbound.parse import ParsedMail, ParseLimits, dmarc_result, parse
 from bot.inbound.routing import route
 from bot.rules.classify import Inbound, classify
+from bot.store.blobs import read_raw
 from bot.store.db import session_scope
 from bot.store.models import STATE_DONE, STATE_NEW, AdminEvent, AuditLog, InboundMessage
 
-
 GATE_WAIT_SECONDS = 1.0  # the longest the worker waits for arrivals to be stored
+# A mail up to this size is read whole, for its defects; a larger one (a post with big attachments)
+# only as far as the rules and its handler need, so relaying it does not take it apart in memory.
+WHOLE_PARSE_BYTES = 1024 * 1024
 
 
 class Gate(Protocol):
@@ -77,15 +81,18 @@ def process_batch(app: App, ids: list[int], gate: Gate | None = None) -> int:
     pause_point("before-process")
     try:
         with session_scope(app.engine, autoflush=False) as session:
-            finished = []
+            finished, largest = [], 0
             for row in _new_rows(session, ids):
                 finished.append(_finish(app, session, row, decide(app, session, row)))
+                largest = max(largest, row.size)
                 if gate is not None and gate.pending():
                     break
     except Exception:  # noqa: BLE001 - retried one by one below
         for inbound_id in ids:
             _process_alone(app, inbound_id)
         return len(ids)
+    if largest > memory.LARGE_BYTES:
+        memory.give_back()
     for line in finished:
         log_event("outcome", **line)
     return len(finished)
@@ -113,12 +120,21 @@ def _new_rows(session: Session, ids: list[int]) -> list[InboundMessage]:
 def decide(app: App, session: Session, row: InboundMessage) -> Outcome:
     """parse → route → classify → authorize and handle (the handlers authorize what they act on)."""
     settings = app.settings
-    mail = parse(row.raw, ParseLimits(max_attachment_bytes=settings.limits.max_attachment_bytes,
+    raw = read_raw(session, row.id)
+    mail = parse(raw, ParseLimits(max_attachment_bytes=settings.limits.max_attachment_bytes,
                                       max_attachments_bytes=settings.limits.max_message_bytes,
                                       max_nesting=settings.limits.max_nesting))
     row.subject, row.from_address = mail.subject[:500], mail.from_address[:320]
     row.dmarc = dmarc_result(mail, settings.authserv_id)
+    outcome = _decide(app, session, row, mail)
+    if len(raw) <= WHOLE_PARSE_BYTES:
+        mail.body  # noqa: B018 - read the rest too, so `kkrbot inbox show` lists every defect
     row.defects = list(dict.fromkeys(mail.defects))[:50]
+    return outcome
+
+
+def _decide(app: App, session: Session, row: InboundMessage, mail: ParsedMail) -> Outcome:
+    settings = app.settings
     address = route(row.delivered_to, settings.networks) if row.delivered_to else None
     if address is None:
         return Outcome(REJECTED, "addressed to no known network", rule="routing", kind="unrouted")

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from bot.app import App
 from bot.people.contacts import ImportReport
+from bot.store.blobs import read_heads
 from bot.store.models import Contact, InboundMessage, Meeting, Membership, Network, OutboxMessage
 
 console = Console(highlight=False)
@@ -47,10 +48,12 @@ def print_inbox(app: App, outcome: str | None, limit: int) -> None:
         query = query.where(InboundMessage.outcome == (None if outcome == "pending" else outcome))
     table = Table("id", "received", "network", "from", "subject", "outcome", "reason", title="Inbox")
     with Session(app.engine) as session:
-        for row in session.exec(query):
+        rows = list(session.exec(query))
+        heads = read_heads(session, [r.id for r in rows if not r.from_address and not r.subject])
+        for row in rows:
             sender, subject = row.from_address, row.subject
             if not sender and not subject:
-                sender, subject = _headline(row.raw)
+                sender, subject = _headline(heads.get(row.id, b""))
             table.add_row(str(row.id), _local(app, row.received_at), row.network_slug or "-", sender[:40],
                           subject[:50], row.outcome or "pending", row.reason[:60])
     console.print(table)
@@ -67,6 +70,7 @@ def _headline(raw: bytes) -> tuple[str, str]:
 def print_inbound(app: App, inbound_id: int) -> bool:
     with Session(app.engine) as session:
         row = session.get(InboundMessage, inbound_id)
+        head = read_heads(session, [inbound_id]).get(inbound_id, b"")
     if row is None:
         return False
     fields = [("id", row.id), ("received", _local(app, row.received_at)), ("source", row.source),
@@ -82,8 +86,8 @@ def print_inbound(app: App, inbound_id: int) -> bool:
             console.print(f"[bold]{name}:[/bold] {value}")
     console.print("[bold]defects:[/bold] " + ("; ".join(row.defects) if row.defects else "none"))
     console.print("[bold]headers:[/bold]")
-    header_end = row.raw.find(b"\r\n\r\n") if b"\r\n\r\n" in row.raw else row.raw.find(b"\n\n")
-    console.print(row.raw[: header_end if header_end >= 0 else 4000].decode("utf-8", "replace"), markup=False)
+    header_end = head.find(b"\r\n\r\n") if b"\r\n\r\n" in head else head.find(b"\n\n")
+    console.print(head[: header_end if header_end >= 0 else 4000].decode("utf-8", "replace"), markup=False)
     return True
 
 

@@ -13,13 +13,15 @@ from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from bot.inbound.parse import header_block
 from bot.inbound.routing import ListAddress
 from bot.store.db import session_scope
-from bot.store.models import STATE_DONE, InboundMessage
+from bot.store.models import STATE_DONE, InboundMessage, InboundRaw
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def message_id_of(raw: bytes) -> tuple[str, bool]:
     """The message's Message-ID, or a synthetic one from its bytes (and True)."""
     try:
         # compat32 never raises on a hostile header; we only need the raw value.
-        value = BytesHeaderParser(policy=compat32).parsebytes(raw).get("Message-ID")
+        value = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw)).get("Message-ID")
         value = str(value or "").strip()
     except Exception:  # noqa: BLE001 - any parse failure means "no usable id"
         value = ""
@@ -110,9 +112,11 @@ def store_all(session: Session, arrivals: list[Arrival], now: datetime) -> list[
             row.reason, row.rule = f"too large ({arrival.oversize} bytes); only its header is stored", "size-limit"
         same_id.append(row)
         session.add(row)
-        new_rows.append(row)
+        new_rows.append((row, arrival.raw))
         results.append(lambda row=row: Stored(row.id, row.network_slug, duplicate=False))
     session.flush()
+    if new_rows:
+        session.execute(insert(InboundRaw), [{"inbound_id": row.id, "raw": raw} for row, raw in new_rows])
     return [result() for result in results]
 
 
@@ -124,7 +128,7 @@ def _new_row(arrival: Arrival, message_id: str, synthetic: bool, digest: str, re
         envelope_to=list(arrival.envelope_to), delivered_to=arrival.address,
         network_slug=arrival.delivery.network if arrival.delivery else None,
         message_id=message_id, message_id_synthetic=synthetic, message_id_reused=reused,
-        content_hash=digest, size=len(arrival.raw), raw=arrival.raw,
+        content_hash=digest, size=len(arrival.raw),
         imap_mailbox=imap.mailbox if imap else None, imap_uidvalidity=imap.uidvalidity if imap else None,
         imap_uid=imap.uid if imap else None)
 

@@ -19,6 +19,7 @@ from typing import Callable
 
 from sqlalchemy.engine import Engine
 
+from bot.core import memory
 from bot.inbound.arrivals import Arrival, Stored, commit_arrivals
 from bot.inbound.routing import ListAddress
 
@@ -62,13 +63,17 @@ class Committer(threading.Thread):
         self.join(timeout)
 
     def run(self) -> None:
-        while (first := self.inbox.get()) is not None:
-            group, stopping = self._gather(first)
+        stopping = False
+        while not stopping:
+            group, stopping = self._next_group()
             self._commit(group)
-            if stopping:
-                return
+            del group  # a 14 MB message is not kept while the thread waits for the next
 
-    def _gather(self, first: Message) -> tuple[list[Message], bool]:
+    def _next_group(self) -> tuple[list[Message], bool]:
+        """What arrived while the last commit was syncing (waiting for the first if nothing did)."""
+        first = self.inbox.get()
+        if first is None:
+            return [], True
         group = [first]
         while len(group) < MAX_GROUP:
             try:
@@ -81,6 +86,8 @@ class Committer(threading.Thread):
         return group, False
 
     def _commit(self, group: list[Message]) -> None:
+        if not group:
+            return
         try:
             stored = self._store([a for message in group for a in message.arrivals])
         except Exception:  # noqa: BLE001 - each message again on its own: only a bad one fails
@@ -92,6 +99,8 @@ class Committer(threading.Thread):
         for message in group:
             message.done.set_result(stored[:len(message.arrivals)])
             stored = stored[len(message.arrivals):]
+        if sum(len(m.arrivals[0].raw) for m in group if m.arrivals) > memory.LARGE_BYTES:
+            memory.give_back()
 
     def _maybe_idle(self) -> None:
         if self.inbox.empty():

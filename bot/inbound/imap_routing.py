@@ -11,14 +11,14 @@ from email.policy import compat32
 from email.utils import getaddresses
 
 from bot.config.networks import NetworkConfig
-from bot.inbound.parse import header_text
+from bot.inbound.parse import header_block, header_text
 from bot.inbound.routing import ListAddress, route
 
 
 def route_message(raw: bytes, networks: tuple[NetworkConfig, ...]) -> tuple[ListAddress | None, str]:
     """The list address (or None) and the address to record as delivered-to."""
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
     except Exception:  # noqa: BLE001 - unreadable headers route nowhere
         return None, ""
     candidates = []

@@ -7,6 +7,10 @@ hostile headers) and decode headers ourselves: RFC 2047 words in any charset, ra
 then Windows-1252, then Latin-1; "iso-8859-1" and "us-ascii" labels are read as
 Windows-1252, as browsers do (RFC-compliant senders lose nothing, mislabelled
 Outlook mail keeps its curly quotes). HTML-only mail becomes text via html2text.
+
+The headers are read at once, from the header block alone; the body (MIME tree,
+text, attachments, calendar parts) only when a rule or handler first asks for it.
+Relaying a 14 MB post needs its headers, not its parts taken apart in memory.
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ import html2text
 CHARSET_ALIASES = {"us-ascii": "cp1252", "ascii": "cp1252", "iso-8859-1": "cp1252", "latin-1": "cp1252",
                    "latin1": "cp1252", "iso8859-1": "cp1252", "windows-1252": "cp1252"}
 FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
+HEADER_END = re.compile(rb"\r?\n\r?\n")
+CALENDAR_HINT = re.compile(rb"text/calendar|application/ics", re.I)
 
 
 @dataclass(frozen=True)
@@ -43,47 +49,106 @@ class ParseLimits:
 
 
 @dataclass
-class ParsedMail:
-    message: Message
-    subject: str = ""
-    from_address: str = ""
-    from_name: str = ""
-    to: list[str] = field(default_factory=list)
-    cc: list[str] = field(default_factory=list)
-    message_id: str = ""
-    in_reply_to: str = ""
-    references: list[str] = field(default_factory=list)
+class Body:
     text: str = ""
     from_html: bool = False
     attachments: list[Attachment] = field(default_factory=list)
     calendars: list[bytes] = field(default_factory=list)
-    defects: list[str] = field(default_factory=list)
+
+
+class ParsedMail:
+    """A received mail as the later stages read it: headers at once, the body when first asked for."""
+
+    def __init__(self, raw: bytes, limits: ParseLimits = ParseLimits()):
+        self.raw, self.limits = raw, limits
+        self.defects: list[str] = []
+        self.head = _header_block_message(raw)
+        self._message: Message | None = None
+        self._body: Body | None = None
+        self.subject = one_line(self.header("Subject"))
+        self.from_address, self.from_name = "", ""
+        _read_sender(self)
+        self.to = _addresses(self, "To")
+        self.cc = _addresses(self, "Cc")
+        self.message_id = self.header("Message-ID").strip()
+        self.in_reply_to = (re.findall(r"<[^<>]+>", self.header("In-Reply-To")) or [""])[0]
+        self.references = re.findall(r"<[^<>]+>", " ".join(self.headers("References")))
+        self.defects += _part_defects(self.head)
 
     def header(self, name: str) -> str:
         """One header, decoded to text ('' when absent or unreadable)."""
-        return header_text(self.message.get(name), self.defects)
+        return header_text(self.head.get(name), self.defects)
 
     def headers(self, name: str) -> list[str]:
-        return [header_text(value, self.defects) for value in (self.message.get_all(name) or [])]
+        return [header_text(value, self.defects) for value in (self.head.get_all(name) or [])]
+
+    @property
+    def content_type(self) -> str:
+        return self.head.get_content_type()
+
+    def content_param(self, name: str) -> str:
+        value = self.head.get_param(name)
+        return value.lower() if isinstance(value, str) else ""
+
+    @property
+    def message(self) -> Message:
+        """The whole MIME tree, parsed on first use."""
+        if self._message is None:
+            self._message = _whole_message(self.raw)
+        return self._message
+
+    @property
+    def body(self) -> Body:
+        if self._body is None:
+            self._body = _read_body(self, self.message, self.limits)
+            self.defects += _part_defects(self.message)
+        return self._body
+
+    @property
+    def body_read(self) -> bool:
+        return self._body is not None
+
+    @property
+    def text(self) -> str:
+        return self.body.text
+
+    @property
+    def from_html(self) -> bool:
+        return self.body.from_html
+
+    @property
+    def attachments(self) -> list[Attachment]:
+        return self.body.attachments
+
+    @property
+    def calendars(self) -> list[bytes]:
+        """Calendar parts; a mail that nowhere names a calendar type is not taken apart to look."""
+        if self._body is None and not CALENDAR_HINT.search(self.raw):
+            return []
+        return self.body.calendars
 
 
 def parse(raw: bytes, limits: ParseLimits = ParseLimits()) -> ParsedMail:
+    return ParsedMail(raw, limits)
+
+
+def header_block(raw: bytes) -> bytes:
+    """The bytes up to and with the first empty line: all a header parser needs to see."""
+    end = HEADER_END.search(raw)
+    return raw[:end.end()] if end else raw
+
+
+def _header_block_message(raw: bytes) -> Message:
+    return email.parser.BytesHeaderParser().parsebytes(header_block(raw))
+
+
+def _whole_message(raw: bytes) -> Message:
     try:
-        message = email.message_from_bytes(raw)
+        return email.message_from_bytes(raw)
     except Exception:  # noqa: BLE001 - hostile MIME (even a RecursionError): read the headers at least
         message = email.parser.BytesHeaderParser().parsebytes(raw)
         message.defects.append(email.errors.MessageDefect("UnparsableBody"))
-    mail = ParsedMail(message=message)
-    mail.subject = one_line(mail.header("Subject"))
-    _read_sender(mail)
-    mail.to = _addresses(mail, "To")
-    mail.cc = _addresses(mail, "Cc")
-    mail.message_id = mail.header("Message-ID").strip()
-    mail.in_reply_to = (re.findall(r"<[^<>]+>", mail.header("In-Reply-To")) or [""])[0]
-    mail.references = re.findall(r"<[^<>]+>", " ".join(mail.headers("References")))
-    _read_body(mail, message, limits)
-    mail.defects += _part_defects(message)
-    return mail
+        return message
 
 
 def _part_defects(message: Message) -> list[str]:
@@ -153,7 +218,7 @@ def _read_sender(mail: ParsedMail) -> None:
 
 
 def _raw_addresses(mail: ParsedMail, name: str) -> list[tuple[str, str]]:
-    values = [_raw_text(value) for value in (mail.message.get_all(name) or [])]
+    values = [_raw_text(value) for value in (mail.head.get_all(name) or [])]
     return [(display, address.strip().lower()) for display, address in getaddresses(values)
             if "@" in address and "=?" not in address]
 
@@ -169,13 +234,13 @@ def _addresses(mail: ParsedMail, name: str) -> list[str]:
     return [address for _, address in _raw_addresses(mail, name)]
 
 
-def _read_body(mail: ParsedMail, message: Message, limits: ParseLimits) -> None:
+def _read_body(mail: ParsedMail, message: Message, limits: ParseLimits) -> Body:
     """Walk the MIME tree: the first text body, attachments, calendar parts.
 
     A forwarded message (message/rfc822) is one attachment; its depth of further
     forwarded messages is checked against max_nesting, but it is not read here.
     """
-    html_body = None
+    body, html_body = Body(), None
     budget = [limits.max_attachments_bytes]
     for part in _walk(message):
         kind = part.get_content_type()
@@ -184,20 +249,21 @@ def _read_body(mail: ParsedMail, message: Message, limits: ParseLimits) -> None:
         if kind == "message/rfc822":
             if _nesting(part) > limits.max_nesting:
                 mail.defects.append(f"NestingTooDeep({limits.max_nesting})")
-            mail.attachments.append(_forwarded(mail, part, filename, limits, budget))
+            body.attachments.append(_forwarded(mail, part, filename, limits, budget))
             continue
         if kind in ("text/calendar", "application/ics"):
-            mail.calendars.append(_payload(mail, part))
+            body.calendars.append(_payload(mail, part))
             if disposition != "attachment" and not filename:
                 continue
-        if kind == "text/plain" and disposition != "attachment" and not filename and not mail.text:
-            mail.text = _text_of(mail, part)
+        if kind == "text/plain" and disposition != "attachment" and not filename and not body.text:
+            body.text = _text_of(mail, part)
         elif kind == "text/html" and disposition != "attachment" and not filename and html_body is None:
             html_body = _text_of(mail, part)
         elif not part.is_multipart() and (filename or disposition == "attachment"):
-            mail.attachments.append(_attachment(mail, part, _payload(mail, part), filename, limits, budget))
-    if not mail.text.strip() and html_body:
-        mail.text, mail.from_html = html_to_text(html_body), True
+            body.attachments.append(_attachment(mail, part, _payload(mail, part), filename, limits, budget))
+    if not body.text.strip() and html_body:
+        body.text, body.from_html = html_to_text(html_body), True
+    return body
 
 
 def _walk(part: Message):

@@ -21,7 +21,8 @@ from bot.app import App
 from bot.outbound import tokens
 from bot.outbound.compose import Recipient, base_context, unsubscribe_header
 from bot.outbound.templates import render
-from bot.store.models import InboundMessage, OutboxPart, SendJob, SharedContent
+from bot.store.blobs import read_raw
+from bot.store.models import OutboxPart, SendJob, SharedContent
 
 CACHE_BYTES = 64 * 1024 * 1024  # shared pieces kept between batches (a big post's body, appendices)
 # The post footer differs per member only in their List-Unsubscribe address: it is rendered once
@@ -95,6 +96,7 @@ class CopyMaker:
     def __init__(self, app: App):
         self.app = app
         self.cache: OrderedDict[tuple[str, object], PostPieces | SharedPart] = OrderedDict()
+        self.largest = 0  # the largest shared piece made so far (the caller trims memory after a big one)
 
     def parts(self, session: Session, row: QueuedRow) -> tuple[Part, ...]:
         if row.job_id is not None:
@@ -127,7 +129,7 @@ class CopyMaker:
 
     def _post_pieces(self, session: Session, job_id: int) -> PostPieces:
         job = session.get(SendJob, job_id)
-        raw = job and session.exec(select(InboundMessage.raw).where(InboundMessage.id == job.inbound_id)).first()
+        raw = read_raw(session, job.inbound_id) if job else b""
         if not raw:
             raise MissingContent(f"the original of send job #{job_id} is gone")
         network = self.app.settings.network(job.network_slug)
@@ -160,6 +162,7 @@ class CopyMaker:
             self.cache.move_to_end(key)
             return self.cache[key]
         value = self.cache[key] = load()
+        self.largest = max(self.largest, _size(value))
         while len(self.cache) > 1 and sum(_size(v) for v in self.cache.values()) > CACHE_BYTES:
             self.cache.popitem(last=False)
         return value

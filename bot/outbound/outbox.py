@@ -21,7 +21,8 @@ from sqlmodel import Session, select
 from bot.core.logs import log_event
 from bot.outbound.compose import Composed
 from bot.outbound.copies import Part, QueuedRow, joined
-from bot.store.models import AdminEvent, InboundMessage, OutboxMessage, OutboxPart, SendJob, SharedContent
+from bot.store.blobs import raw_size
+from bot.store.models import AdminEvent, OutboxMessage, OutboxPart, SendJob, SharedContent
 
 QUEUED, SENT, BOUNCED, EXPIRED = "queued", "sent", "bounced", "expired"
 FAILED = "failed"  # the mail could not be made: the content it shares is gone
@@ -171,8 +172,7 @@ def retry_now(session: Session, outbox_id: int, now: datetime) -> bool:
 def _content_kept(session: Session, row: OutboxMessage) -> bool:
     if row.job_id is not None:
         job = session.get(SendJob, row.job_id)
-        return job is not None and session.exec(select(InboundMessage.id).where(
-            InboundMessage.id == job.inbound_id, func.length(InboundMessage.raw) > 0)).first() is not None
+        return job is not None and bool(raw_size(session, job.inbound_id))
     missing = (select(OutboxPart.sha256).where(OutboxPart.outbox_id == row.id,
                                                ~exists(select(SharedContent.sha256)
                                                        .where(SharedContent.sha256 == OutboxPart.sha256))))

@@ -92,8 +92,7 @@ def _dsn_actions(message: Message) -> set[str]:
 def _looks_like_bounce(inbound: Inbound) -> bool:
     mail = inbound.mail
     return (inbound.null_sender or bool(BOUNCE_SENDER.match(mail.from_address)) or bool(BOUNCE_SUBJECT.search(mail.subject)) or
-            mail.message.get_content_type() == "multipart/report" and
-            (mail.message.get_param("report-type") or "").lower() == "delivery-status")
+            mail.content_type == "multipart/report" and mail.content_param("report-type") == "delivery-status")
 
 
 def _failures(message: Message) -> tuple[list[str], list[str]]:
@@ -167,11 +166,11 @@ def autoreply_subject(inbound: Inbound) -> Classification | None:
 
 def receipt(inbound: Inbound) -> Classification | None:
     """Read receipts (MDN) and successful delivery reports are automatic, never answered."""
-    message = inbound.mail.message
-    report = (message.get_param("report-type") or "").lower() if message.get_content_type() == "multipart/report" else ""
+    mail = inbound.mail
+    report = mail.content_param("report-type") if mail.content_type == "multipart/report" else ""
     if report == "disposition-notification":
         return Classification(AUTO_REPLY, "read-receipt")
-    if report == "delivery-status" and _dsn_actions(message) <= {"delivered", "relayed", "expanded"}:
+    if report == "delivery-status" and _dsn_actions(mail.message) <= {"delivered", "relayed", "expanded"}:
         return Classification(AUTO_REPLY, "delivery-report")
     return None
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+WAL_LIMIT_BYTES = 4 * 1024 * 1024
 
 
 def make_engine(url: str, busy_timeout_ms: int = 5000, synchronous: str = "FULL") -> Engine:
@@ -54,6 +55,8 @@ def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str):
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
+        # After a large mail the WAL is cut back to this once checkpointed, instead of keeping its size.
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         cursor.close()
     return apply
 

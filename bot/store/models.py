@@ -133,7 +133,7 @@ class Minutes(SQLModel, table=True):
 
 
 class InboundMessage(SQLModel, table=True):
-    """A received mail, stored raw before anything else happens to it."""
+    """A received mail, stored raw before anything else happens to it (its bytes in InboundRaw)."""
 
     __table_args__ = (UniqueConstraint("delivered_to", "message_id", "content_hash"),)
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -148,7 +148,6 @@ class InboundMessage(SQLModel, table=True):
     message_id_reused: bool = False  # another stored message has this Message-ID but other bytes
     content_hash: str
     size: int
-    raw: bytes = Field(sa_column=_blob())
     imap_mailbox: Optional[str] = None
     imap_uidvalidity: Optional[int] = None
     imap_uid: Optional[int] = None
@@ -165,6 +164,14 @@ class InboundMessage(SQLModel, table=True):
     defects: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     dmarc: str = ""
     finished_at: Optional[datetime] = None
+
+
+class InboundRaw(SQLModel, table=True):
+    """A received mail's bytes, apart from its row: SQLite rewrites a whole row on every update, and
+    handling a mail updates its row several times; a 14 MB post would be written that often."""
+
+    inbound_id: int = Field(foreign_key="inboundmessage.id", primary_key=True)
+    raw: bytes = Field(sa_column=_blob())
 
 
 class ImapCursor(SQLModel, table=True):

@@ -22,6 +22,7 @@ def test_every_corpus_mail_parses_as_a_person_would_read_it(name):
         assert [a.filename for a in mail.attachments if a.content_type not in ("application/ics",)] == \
             [f for f in expected["attachments"] if not f.endswith(".ics")]
     if expected.get("defects"):
+        mail.body  # noqa: B018 - the body's defects are recorded once it is read
         assert mail.defects, "a defect should be recorded"
     if "dmarc" in expected:
         assert dmarc_result(mail, "mx.example.dk") == expected["dmarc"]
@@ -48,14 +49,22 @@ def test_attachment_limits_keep_the_mail_and_record_a_defect():
 
 def test_nesting_of_forwarded_messages_is_bounded():
     mail = parse(corpus.load("post-nested-rfc822.eml"), ParseLimits(max_nesting=1))
-    assert "NestingTooDeep(1)" in mail.defects
+    assert mail.attachments and "NestingTooDeep(1)" in mail.defects
 
 
 @pytest.mark.parametrize("garbage", [b"", b"\x00\xff\xfe" * 100, b"Subject: =?utf-8?b?====?=\r\n\r\n",
                                      b"Content-Type: multipart/mixed; boundary=\r\n\r\n--\r\n",
                                      b"From: <<<>>>@@@\r\nTo: ,,,\r\n\r\nx"])
 def test_garbage_never_raises(garbage):
-    parse(garbage)
+    mail = parse(garbage)
+    mail.body  # noqa: B018 - reading the body never raises either
+
+
+def test_only_the_headers_are_read_until_the_body_is_asked_for():
+    """A post is relayed on its headers: its MIME tree is not taken apart unless a rule needs it."""
+    mail = parse(corpus.load("post-pdf-attachment.eml"))
+    assert mail.subject and mail.from_address and mail.calendars == [] and not mail.body_read
+    assert mail.attachments and mail.body_read
 
 
 def test_an_address_hidden_in_an_encoded_word_is_no_address():

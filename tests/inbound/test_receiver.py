@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import smtplib
+import socket
 import sqlite3
 import threading
 from email.message import EmailMessage
@@ -16,6 +17,7 @@ from bot.config.settings import load_settings
 from bot.inbound.receiver import ListReceiver, start_receiver
 from bot.store.models import InboundMessage
 from tests.support.config import free_port, set_keys
+from tests.support.inbound import raw_of
 
 LIST = "it-netvaerk@lists.example.dk"
 SUBGROUP = "it-teknik@lists.example.dk"
@@ -56,7 +58,7 @@ def test_accepted_mail_is_committed_raw_with_its_envelope(app, receiver):
     raw = mail()
     assert send(receiver, raw) == {}
     [row] = rows(app)
-    assert row.raw == raw
+    assert raw_of(app, row.id) == raw
     assert row.envelope_from == "soren.aero@aarhus.example.dk"
     assert row.envelope_to == [LIST]
     assert (row.network_slug, row.source, row.state, row.outcome) == ("it-netvaerk", "smtp", "new", None)
@@ -175,7 +177,7 @@ def test_a_line_longer_than_1000_octets_is_accepted_and_kept_byte_for_byte(app, 
            f"Content-Transfer-Encoding: 8bit\r\n\r\n{long_line}\r\n").encode()
     assert send(receiver, raw) == {}
     [row] = rows(app)
-    assert row.raw == raw
+    assert raw_of(app, row.id) == raw
 
 
 def test_concurrent_sessions_are_each_answered_after_their_commit(app, receiver):
@@ -199,3 +201,28 @@ def test_concurrent_sessions_are_each_answered_after_their_commit(app, receiver)
     assert len(stored) == 40 and len({r.message_id for r in stored}) == 40
     assert sorted(int(a.rsplit("#", 1)[1]) for a in answers) == [r.id for r in stored]
     assert all(a.startswith("250 2.0.0 Stored as #") for a in answers)
+
+
+def test_dot_stuffing_is_undone_and_nothing_else_changes(app, receiver):
+    raw = (f"From: soren.aero@aarhus.example.dk\r\nTo: {LIST}\r\nSubject: Prikker\r\nMessage-ID: <dots@x>\r\n\r\n"
+           ".\r\n..to prikker\r\n.skjult\r\nslut.\r\nlinje med . i midten\r\n").encode()
+    assert send(receiver, raw) == {}  # smtplib doubles each leading dot on the wire
+    [row] = rows(app)
+    assert raw_of(app, row.id) == raw
+
+
+def test_a_command_sent_right_after_the_end_of_data_is_answered_too(app, receiver):
+    """Some clients write QUIT in the same packet as the end of the message; the reader must not eat it."""
+    with socket.create_connection((receiver.hostname, receiver.port), timeout=10) as conn:
+        replies = conn.makefile("rb")
+        replies.readline()
+        conn.sendall(b"EHLO client.example.dk\r\n")
+        while not replies.readline().startswith(b"250 "):
+            pass
+        conn.sendall(f"MAIL FROM:<soren.aero@aarhus.example.dk>\r\nRCPT TO:<{LIST}>\r\nDATA\r\n".encode())
+        assert [replies.readline()[:3] for _ in range(3)] == [b"250", b"250", b"354"]
+        conn.sendall(b"Subject: samlet\r\nMessage-ID: <quit@x>\r\n\r\nHej\r\n.\r\nQUIT\r\n")
+        assert replies.readline().startswith(b"250 2.0.0 Stored")
+        assert replies.readline().startswith(b"221")
+    [row] = rows(app)
+    assert raw_of(app, row.id) == b"Subject: samlet\r\nMessage-ID: <quit@x>\r\n\r\nHej\r\n"

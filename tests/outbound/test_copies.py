@@ -24,7 +24,7 @@ from bot.outbound.send import MaildirSender, SmtpSender
 from bot.outbound.templates import render
 from bot.startup import prepare_database
 from bot.store.db import alembic_config, make_engine, session_scope, upgrade
-from bot.store.models import AdminEvent, InboundMessage, OutboxMessage, OutboxPart, SendJob, SharedContent
+from bot.store.models import AdminEvent, InboundRaw, OutboxMessage, OutboxPart, SendJob, SharedContent
 from tests.support.config import make_config
 from tests.support.inbound import deliver
 from tests.support.outbound import send_due
@@ -127,7 +127,7 @@ def test_a_mail_whose_shared_content_is_gone_fails_alone_and_tells_the_administr
     inbound_id = deliver(smtp_app, post(attachment=None))
     letters(smtp_app, "other", people=PEOPLE[:1])
     with session_scope(smtp_app.engine) as session:
-        session.get(InboundMessage, inbound_id).raw = b""  # the original was erased (e.g. on request)
+        session.get(InboundRaw, inbound_id).raw = b""  # the original was erased (e.g. on request)
     send_due(smtp_app, SmtpSender(smtp_app.settings))
     assert [r.recipients[0] for r in smtp_sink.received] == [PEOPLE[0][1]]  # the letter still went
     with Session(smtp_app.engine) as session:
@@ -181,7 +181,7 @@ def test_rows_queued_before_the_upgrade_are_sent_unchanged(tmp_path, clock):
             envelope_from="it-netvaerk+bounce-x@lists.example.dk", message_id="<old@x>", raw=old_text,
             status="queued", attempts=0, next_attempt_at=now, deadline_at=now + timedelta(days=5), last_error="",
             created_at=now))
-    assert upgrade(engine) == ["0003"]
+    assert upgrade(engine) == ["0003", "0004"]
     with Session(engine) as session:
         [row] = due(session, clock.now() + timedelta(seconds=1), 10)
         assert CopyMaker(None).parts(session, row) == (old_text,)

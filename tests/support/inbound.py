@@ -10,6 +10,7 @@ from bot.inbound.arrivals import store_inbound
 from bot.inbound.imap_routing import route_message
 from bot.outbound import tokens
 from bot.people.addresses import find_contact
+from bot.store.blobs import read_raw
 from bot.store.models import InboundMessage, Meeting, Network, OutboxMessage
 
 
@@ -23,6 +24,12 @@ def deliver(app, raw: bytes, to: str | None = None, envelope_from: str = "sender
                              now=app.clock.now(), delivered_to=to or "")
     process_pending(app)
     return stored.id
+
+
+def raw_of(app, inbound_id: int) -> bytes:
+    """The bytes stored for a received mail."""
+    with Session(app.engine) as session:
+        return bytes(read_raw(session, inbound_id))
 
 
 def row(app, inbound_id: int) -> InboundMessage:
