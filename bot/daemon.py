@@ -76,7 +76,9 @@ def describe(app: App, port: int) -> str:
     where = (f"smtp://{settings.receiver.host}:{port}" if settings.inbound == "smtp" else
              f"imap://{account.get('IMAP_USER')}@{account.get('IMAP_HOST')}/{settings.imap.mailbox}")
     outbound = f"maildir {settings.sent_dir}" if settings.outbound == "maildir" else "smtp"
-    return f"kkrbot: receiving on {where} for {lists}; database {url}; outbound {outbound}"
+    verified = (f"senders verified by {settings.authserv_id}" if settings.authserv_id else
+                "senders not verified (no authserv_id in bot.toml)")
+    return f"kkrbot: receiving on {where} for {lists}; database {url}; outbound {outbound}; {verified}"
 
 
 def run(app: App) -> None:

@@ -53,6 +53,16 @@ def app(config_dir: Path, clock: FixedClock) -> App:
     bot.engine.dispose()
 
 
+@pytest.fixture
+def trusted_app(tmp_path: Path, clock: FixedClock) -> App:
+    """A ready bot behind a named mail server (authserv_id = mx.example.dk): DMARC verdicts count."""
+    config = make_config(tmp_path, bot_toml={"authserv_id": '"mx.example.dk"'})
+    bot = App.create(load_settings(config, environ={}), clock, create_secret=True)
+    prepare_database(bot)
+    yield bot
+    bot.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def dovecot(tmp_path_factory):
     """One real Dovecot for the session; `mailbox` empties it for each test."""

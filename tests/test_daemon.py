@@ -20,6 +20,7 @@ def test_run_receives_a_mail_and_shows_it_in_status_and_inbox(tmp_path):
     try:
         line = bot.first_line()
         assert f"smtp://127.0.0.1:{port}" in line and "kkrbot.sqlite3" in line and "maildir" in line
+        assert "senders not verified (no authserv_id in bot.toml)" in line  # the shipped demo has no mail server
         post(port)
         bot.wait_for_log("event=outcome")
         status = kkrbot(config, "status")
@@ -31,6 +32,8 @@ def test_run_receives_a_mail_and_shows_it_in_status_and_inbox(tmp_path):
         assert bot.stop() == 0  # Ctrl-C stops it cleanly
     secret = tmp_path / "var" / "token_secret"
     assert secret.stat().st_mode & 0o777 == 0o600
+    database = tmp_path / "var" / "kkrbot.sqlite3"
+    assert database.stat().st_mode & 0o077 == 0  # the database is the bot's user's alone
     assert "event=stopped" in bot.log()
 
 

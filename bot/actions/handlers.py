@@ -21,7 +21,8 @@ from bot.config.networks import NetworkConfig
 from bot.inbound.parse import ParsedMail
 from bot.inbound.reply_text import first_word
 from bot.outbound.tokens import token_in_message_id, token_in_tag
-from bot.people.recipients import members
+from bot.outbound.compose import Recipient
+from bot.people.recipients import members, recipient
 from bot.rules import answers, authorize
 from bot.rules.classify import (
     ANSWER,
@@ -35,7 +36,7 @@ from bot.rules.classify import (
     Classification,
     Inbound,
 )
-from bot.store.models import InboundMessage
+from bot.store.models import Contact, InboundMessage
 
 HANDLED, IGNORED, REJECTED, HELD = "handled", "ignored", "rejected", "held"
 NO_HANDLER = "no handler yet"
@@ -103,9 +104,8 @@ def answer(ctx: Context) -> Outcome:
     verdict = authorize.answer_verdict(ctx.session, ctx.network.slug, ctx.mail.from_address, detail["token"],
                                        detail.get("reply_token"))
     if not verdict.allowed:
-        if verdict.code == authorize.WRONG_SENDER:
-            refusal(ctx, "wrong-sender")
-        return ctx.outcome(REJECTED, f"{verdict.code}: {verdict.reason}")
+        told = verdict.code == authorize.WRONG_SENDER and tell_token_owner(ctx, verdict.issued)
+        return ctx.outcome(REJECTED, f"{verdict.code}: {verdict.reason}" + ("; the owner was told" if told else ""))
     issued = verdict.issued
     kind = f"answer:{issued.kind}"
     if issued.kind in answers.AUTOMATIC:
@@ -122,6 +122,14 @@ def answer(ctx: Context) -> Outcome:
     return ctx.outcome(HELD, f"{NO_HANDLER} ({meaning})", kind=kind)
 
 
+def tell_token_owner(ctx: Context, issued) -> bool:
+    """A reply with someone else's token: they are told which address tried, at their registered
+    address; the address that tried gets nothing (it may be forged)."""
+    owner = ctx.session.get(Contact, issued.contact_id) if issued.contact_id else None
+    to = recipient(owner) if owner else Recipient(issued.address)
+    return refusal(ctx, "wrong-sender", detail=ctx.mail.from_address, to=to)
+
+
 def unsubscribe(ctx: Context, verdict: authorize.Verdict, kind: str) -> Outcome:
     if verdict.contact is None or not opt_out(ctx.session, verdict.contact, ctx.network.slug, ctx.app.clock.now()):
         return ctx.outcome(HANDLED, "already opted out (or not a member)", kind=kind)
@@ -133,15 +141,18 @@ def command(ctx: Context) -> Outcome:
     name = ctx.classification.detail["command"]
     kind = f"command:{name}"
     if name == "help":
-        reply(ctx, "help")
-        return ctx.outcome(HANDLED, "help sent", kind=kind)
+        return ctx.outcome(HANDLED, _said(reply(ctx, "help"), "help sent"), kind=kind)
     if authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address) is None:
-        refusal(ctx, "not-member")
-        return ctx.outcome(REJECTED, f"not a member of {ctx.network.slug}: refusal sent", kind=kind)
+        return ctx.outcome(REJECTED, f"not a member of {ctx.network.slug}: "
+                                     + _said(refusal(ctx, "not-member"), "refusal sent"), kind=kind)
     if name == "unsubscribe":  # asks to confirm: a forged From cannot opt somebody out
-        reply(ctx, "unsubscribe-confirm")
-        return ctx.outcome(HANDLED, "confirmation requested", kind=kind)
+        return ctx.outcome(HANDLED, _said(reply(ctx, "unsubscribe-confirm"), "confirmation requested"), kind=kind)
     return ctx.outcome(HELD, NO_HANDLER, kind=kind)
+
+
+def _said(queued: bool, what: str) -> str:
+    """The outcome's words for an answer: what was sent, or that it was not (a limit stopped it)."""
+    return what if queued else f"{what.split()[0]} not sent (daily limit, or no one to answer)"
 
 
 def post(ctx: Context) -> Outcome:
@@ -150,6 +161,9 @@ def post(ctx: Context) -> Outcome:
         return ctx.outcome(HELD, "the sender's domain failed DMARC: held for moderation")
     if authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address) is None:
         return ctx.outcome(HELD, "not a member: held for moderation")
+    if ctx.row.dmarc != "pass" and ctx.app.settings.unverified_posts(ctx.network) == "hold":
+        return ctx.outcome(HELD, "the sender is not verified (no DMARC verdict from the trusted mail server): "
+                                 "held for moderation")
     recipients = members(ctx.session, ctx.network.slug)
     queued = relay(ctx.app, ctx.session, ctx.network, ctx.row.id, ctx.mail.raw, ctx.mail.from_name, ctx.mail.from_address,
                    ctx.mail.subject, recipients, post_key=f"post:{ctx.row.id}")
@@ -163,11 +177,15 @@ HANDLERS: dict[str, Callable[[Context], Outcome]] = {
 
 
 PERSONAL_KINDS = (ITIP_REPLY, ANSWER, COMMAND, POST)  # mail a person wrote: we must know who
+ACTING_KINDS = (ITIP_REPLY, ANSWER, COMMAND)  # mail that asks the bot to do or answer something
 
 
 def handle(ctx: Context) -> Outcome:
     if ctx.classification.kind in PERSONAL_KINDS and not _single_sender(ctx.mail):
         return ctx.outcome(REJECTED, "no single valid From address: cannot tell who wrote it")
+    if ctx.classification.kind in ACTING_KINDS and ctx.row.dmarc == "fail":
+        # The trusted server says the From is forged: nothing is done and nobody is answered.
+        return ctx.outcome(REJECTED, "the sender's domain failed DMARC: not acted on, not answered")
     return HANDLERS[ctx.classification.kind](ctx)
 
 

@@ -37,6 +37,10 @@ KEPT_HEADERS = ("subject", "date", "message-id", "in-reply-to", "references", "t
                 "thread-topic", "thread-index", "importance", "mime-version")
 CONTENT_HEADERS = ("content-type", "content-transfer-encoding")
 CHUNK = 500
+# CR and LF, and the other characters some parsers take for a line break (ASCII VT, FF, FS, GS, RS;
+# U+0085, U+2028, U+2029 as UTF-8): none may survive inside a header we pass on.
+LINE_BREAKS = re.compile(rb"(?:[\r\n\x0b\x0c\x1c\x1d\x1e]|\xc2\x85|\xe2\x80[\xa8\xa9])+")
+MESSAGE_IDS = re.compile(rb"<[^<>\s]*>")
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,8 @@ def relay(app: App, session: Session, network: NetworkConfig, inbound_id: int, r
 def build_skeleton(network: NetworkConfig, raw: bytes, author_name: str, author: str) -> Skeleton:
     head, body_offset = _split(raw)
     fields = _fields(head)
-    kept = b"".join(line for name, line in fields if name in KEPT_HEADERS)
-    content = b"".join(line for name, line in fields if name in CONTENT_HEADERS) or \
+    kept = b"".join(_rebuilt(line, network) for name, line in fields if name in KEPT_HEADERS)
+    content = b"".join(_rebuilt(line, network) for name, line in fields if name in CONTENT_HEADERS) or \
         b"Content-Type: text/plain; charset=us-ascii\r\n"
     boundary = f"kkrbot-{uuid.uuid4().hex}"
     ours = [("From", _address(f"{author_name or author} via {network.name}", network.address)),
@@ -98,6 +102,34 @@ def build_skeleton(network: NetworkConfig, raw: bytes, author_name: str, author:
     added = "".join(f"{name}: {value}\r\n" for name, value in ours).encode("ascii")
     return Skeleton(head=kept + added + list_headers.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n",
                     body_headers=content, body_offset=body_offset, boundary=boundary)
+
+
+def _rebuilt(field: bytes, network: NetworkConfig) -> bytes:
+    """A kept header written anew: one logical line, every line break in it (a bare CR too) made a
+    space, so a parser sees exactly the headers we meant; our own tokened Message-IDs dropped from
+    the threading headers, so no member's token reaches the list. Empty when nothing is left."""
+    name, _, value = field.partition(b":")
+    value = LINE_BREAKS.sub(b" ", value).strip()
+    if name.strip().lower() in (b"references", b"in-reply-to"):
+        value = b" ".join(i for i in MESSAGE_IDS.findall(value) if not _ours(i, network))
+    return _folded(name.strip() + b": " + value) + b"\r\n" if value else b""
+
+
+def _ours(message_id: bytes, network: NetworkConfig) -> bool:
+    text = message_id.decode("latin-1")
+    return tokens.token_in_message_id(text) is not None and text.lower().endswith(f"@{network.domain}>")
+
+
+def _folded(line: bytes, width: int = 78) -> bytes:
+    """Fold at spaces so that lines stay near `width` (a long References has many ids)."""
+    lines, current = [], b""
+    for word in line.split(b" "):
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = current + b" " + word if current else word
+    return b"\r\n ".join([*lines, current])
 
 
 def _address(name: str, address: str) -> str:

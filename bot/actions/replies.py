@@ -1,7 +1,11 @@
 """Answers to an inbound mail (help, refusals, confirmations), queued through the outbox.
 
-A reply goes to the From address, threads under the mail it answers, and is
-marked `Auto-Submitted: auto-replied`. We never answer our own addresses.
+A reply goes to the From address (or to whoever it concerns, `to`), threads under
+the mail it answers, and is marked `Auto-Submitted: auto-replied`. We never answer
+our own addresses. One limit covers every answer: at most 10 a day to one person
+(counted by their registered address, so aliases share it) and one a day to an
+address the bot does not know; it is counted in the database, in the transaction
+that queues the answer, so a batch cannot slip past it.
 """
 from __future__ import annotations
 
@@ -11,49 +15,53 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from bot.core.logs import log_event
-from bot.outbound.compose import AUTO_REPLIED, Letter, compose
+from bot.outbound.compose import AUTO_REPLIED, Letter, Recipient, compose
 from bot.outbound.outbox import enqueue
 from bot.people.recipients import sender_recipient
-from bot.rules.answers import AUTOMATIC
 from bot.store.models import OutboxMessage
 
-DAILY_CAP = 10  # automatic answers to one address a day: the last guard against mail loops
+DAILY_CAP = 10  # automatic answers to one person a day: the last guard against mail loops and floods
+STRANGER_DAILY_CAP = 1  # to an address that is no contact (it may be forged): no backscatter
 
 # Mail that only confirms what the bot did. X-Auto-Response-Suppress (Exchange) is the sender asking
 # not to be answered automatically: we honour it for these, and still act on the mail.
 ACKNOWLEDGEMENTS = ("item-ack", "rsvp-ack", "unsubscribe-done", "moderation-result")
 
 
-def reply(ctx, kind: str, context: dict | None = None, tag: str = "") -> bool:
-    """Queue a `kind` mail answering the inbound message in `ctx`; False when there is nobody to answer
-    or the sender asked for no acknowledgements."""
+def reply(ctx, kind: str, context: dict | None = None, tag: str = "", to: Recipient | None = None) -> bool:
+    """Queue a `kind` mail answering the inbound message in `ctx` (to its sender, or `to`); False when
+    there is nobody to answer, the sender asked for no acknowledgements, or the daily limit stopped it."""
     mail, network = ctx.mail, ctx.network
-    if not mail.from_address or mail.from_address.endswith("@" + network.domain):
+    recipient = to or (sender_recipient(ctx.session, mail.from_address, mail.from_name) if mail.from_address else None)
+    if recipient is None or recipient.address.endswith("@" + network.domain):
         return False
     if kind in ACKNOWLEDGEMENTS and suppresses_acknowledgements(mail):
         return False
-    if _answered_today(ctx, mail.from_address) >= DAILY_CAP:
-        log_event("reply_capped", to=mail.from_address, kind=kind)
+    limit = DAILY_CAP if recipient.contact_id is not None else STRANGER_DAILY_CAP
+    if answered_today(ctx, recipient.address) >= limit:
+        log_event("reply_stopped", to=recipient.address, kind=kind, limit=limit)
         return False
     letter = Letter(
-        kind=kind, network=network,
-        recipient=sender_recipient(ctx.session, mail.from_address, mail.from_name),
+        kind=kind, network=network, recipient=recipient,
         dedupe_key=f"reply:{ctx.row.id}:{kind}{':' + tag if tag else ''}",
         context=context or {}, auto_submitted=AUTO_REPLIED,
         in_reply_to=mail.message_id, references=tuple(mail.references))
     return enqueue(ctx.session, compose(ctx.app, ctx.session, letter))
 
 
-def refusal(ctx, reason: str, detail: str = "") -> bool:
+def refusal(ctx, reason: str, detail: str = "", to: Recipient | None = None) -> bool:
     """A polite refusal that says what to do instead."""
     return reply(ctx, "refusal", {"reason": reason, "original_subject": ctx.mail.subject, "detail": detail},
-                 tag=reason)
+                 tag=reason, to=to)
 
 
-def _answered_today(ctx, address: str) -> int:
+def answered_today(ctx, address: str) -> int:
+    """Answers queued to `address` in the last 24 hours, those of this batch included."""
+    ctx.session.flush()  # the batch's own answers are rows too before the count
     since = ctx.app.clock.now() - timedelta(days=1)
     query = select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.recipient == address.lower(), OutboxMessage.kind.in_(AUTOMATIC), OutboxMessage.created_at >= since)
+        OutboxMessage.recipient == address.lower(), OutboxMessage.dedupe_key.like("reply:%"),
+        OutboxMessage.created_at >= since)
     return ctx.session.exec(query).one()
 
 

@@ -5,6 +5,7 @@ file) ends as one line on stderr and a non-zero exit, never a traceback.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -259,6 +260,7 @@ def _read(file: Path) -> bytes:
 
 def main() -> None:
     """Entry point: run the Typer app and turn user-caused errors into one line."""
+    os.umask(0o077)  # the database, the token secret, backups and sent mail are the bot's user's alone
     try:
         app()  # Typer handles --help, usage errors and exit codes; ours propagate to here
     except ConfigRefused as error:

@@ -1,9 +1,16 @@
-"""What the CLI prints: status, inbox, contacts. Read-only views of the database."""
+"""What the CLI prints: status, inbox, contacts. Read-only views of the database.
+
+Everything that came in a mail (headers, addresses, reasons quoting them) is shown
+through `shown()`: control characters become visible escapes and Rich markup is
+escaped, so a mail cannot write escape sequences to the administrator's terminal.
+"""
 from __future__ import annotations
 
+import re
 from email import message_from_bytes, policy
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -14,6 +21,12 @@ from bot.store.blobs import read_heads
 from bot.store.models import Contact, InboundMessage, Meeting, Membership, Network, OutboxMessage
 
 console = Console(highlight=False)
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def shown(value: object) -> str:
+    """Text from a mail, safe to print: control characters as \\xNN, Rich markup escaped."""
+    return escape(CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value)))
 
 
 def _local(app: App, moment) -> str:
@@ -54,8 +67,8 @@ def print_inbox(app: App, outcome: str | None, limit: int) -> None:
             sender, subject = row.from_address, row.subject
             if not sender and not subject:
                 sender, subject = _headline(heads.get(row.id, b""))
-            table.add_row(str(row.id), _local(app, row.received_at), row.network_slug or "-", sender[:40],
-                          subject[:50], row.outcome or "pending", row.reason[:60])
+            table.add_row(str(row.id), _local(app, row.received_at), row.network_slug or "-", shown(sender[:40]),
+                          shown(subject[:50]), row.outcome or "pending", shown(row.reason[:60]))
     console.print(table)
 
 
@@ -83,11 +96,12 @@ def print_inbound(app: App, inbound_id: int) -> bool:
                if row.imap_uid else None), ("folder", row.imap_folder)]
     for name, value in fields:
         if value not in (None, "", False):
-            console.print(f"[bold]{name}:[/bold] {value}")
-    console.print("[bold]defects:[/bold] " + ("; ".join(row.defects) if row.defects else "none"))
+            console.print(f"[bold]{name}:[/bold] {shown(value)}")
+    console.print("[bold]defects:[/bold] " + (shown("; ".join(row.defects)) if row.defects else "none"))
     console.print("[bold]headers:[/bold]")
     header_end = head.find(b"\r\n\r\n") if b"\r\n\r\n" in head else head.find(b"\n\n")
-    console.print(head[: header_end if header_end >= 0 else 4000].decode("utf-8", "replace"), markup=False)
+    text = head[: header_end if header_end >= 0 else 4000].decode("utf-8", "replace")
+    console.print("\n".join(shown(line) for line in text.replace("\r\n", "\n").split("\n")))
     return True
 
 
@@ -124,5 +138,5 @@ def print_outbox(app: App, status: str | None, limit: int) -> None:
     with Session(app.engine) as session:
         for row in session.exec(query):
             table.add_row(str(row.id), _local(app, row.created_at), row.kind, row.network_slug or "-",
-                          row.recipient, row.status, str(row.attempts), row.last_error[:50])
+                          shown(row.recipient), row.status, str(row.attempts), shown(row.last_error[:50]))
     console.print(table)

@@ -131,6 +131,11 @@ class Settings:
                 return network
         raise KeyError(slug)
 
+    def unverified_posts(self, network: NetworkConfig) -> str:
+        """What happens to a member's post without a trusted DMARC verdict: the network's setting,
+        else hold where a trusted mail server is named (authserv_id), relay where none is."""
+        return network.unverified_posts or ("hold" if self.authserv_id else "relay")
+
 
 def resolve_config_dir(option: str | os.PathLike | None, environ: dict | None = None) -> Path:
     """`--config DIR`, else `KKRBOT_CONFIG`, else the checkout's `config/`."""

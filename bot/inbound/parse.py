@@ -23,6 +23,7 @@ from email.header import Header, decode_header
 from email.message import Message
 from email.utils import getaddresses
 
+import authres
 import html2text
 
 # WHATWG: these labels mean windows-1252 in practice.
@@ -100,8 +101,12 @@ class ParsedMail:
     @property
     def body(self) -> Body:
         if self._body is None:
-            self._body = _read_body(self, self.message, self.limits)
-            self.defects += _part_defects(self.message)
+            try:
+                self._body = _read_body(self, self.message, self.limits)
+                self.defects += _part_defects(self.message)
+            except Exception:  # noqa: BLE001 - parsing never raises: a body nobody can read is empty
+                self._body = Body()
+                self.defects.append("UnreadableBody")
         return self._body
 
     @property
@@ -152,9 +157,9 @@ def _whole_message(raw: bytes) -> Message:
 
 
 def _part_defects(message: Message) -> list[str]:
-    """Defects the parser (and payload decoding) recorded on any part."""
+    """Defects the parser (and payload decoding) recorded on any part, forwarded ones included."""
     found = []
-    for part in message.walk():
+    for part in _parts(message, into_forwarded=True):
         found += [type(d).__name__ if type(d).__name__ != "MessageDefect" else str(d) for d in part.defects]
     return found
 
@@ -268,18 +273,29 @@ def _read_body(mail: ParsedMail, message: Message, limits: ParseLimits) -> Body:
 
 def _walk(part: Message):
     """Every part, depth first, not descending into forwarded messages."""
-    yield part
-    if part.is_multipart() and part.get_content_type() != "message/rfc822":
-        for child in part.get_payload():
-            if isinstance(child, Message):
-                yield from _walk(child)
+    return _parts(part, into_forwarded=False)
+
+
+def _parts(top: Message, into_forwarded: bool):
+    """Every part, depth first, with a stack instead of recursion: a hostile mail nests thousands deep."""
+    stack = [top]
+    while stack:
+        part = stack.pop()
+        yield part
+        if part.is_multipart() and (into_forwarded or part.get_content_type() != "message/rfc822"):
+            stack.extend(reversed([c for c in part.get_payload() if isinstance(c, Message)]))
 
 
 def _nesting(part: Message) -> int:
-    """How many message/rfc822 levels `part` holds, itself included."""
-    inner = [child for child in (part.get_payload() if part.is_multipart() else []) if isinstance(child, Message)]
-    deepest = max((_nesting(child) for child in inner), default=0)
-    return deepest + (part.get_content_type() == "message/rfc822")
+    """How many message/rfc822 levels `part` holds, itself included (counted without recursion)."""
+    deepest, stack = 0, [(part, 0)]
+    while stack:
+        current, depth = stack.pop()
+        depth += current.get_content_type() == "message/rfc822"
+        deepest = max(deepest, depth)
+        if current.is_multipart():
+            stack.extend((c, depth) for c in current.get_payload() if isinstance(c, Message))
+    return deepest
 
 
 def _forwarded(mail: ParsedMail, part: Message, filename: str, limits: ParseLimits, budget: list[int]) -> Attachment:
@@ -346,16 +362,25 @@ def html_to_text(html: str) -> str:
 
 
 def dmarc_result(mail: ParsedMail, authserv_id: str) -> str:
-    """The DMARC verdict from the first Authentication-Results header written by our own server.
+    """The DMARC verdict of our own mail server: "pass", "fail" or "" (no trusted verdict).
 
-    Anyone can write an Authentication-Results header; only the one whose authserv-id
-    is the organisation's mail server (bot.toml `authserv_id`) is believed (RFC 8601).
+    Anyone can write an Authentication-Results header; only those whose authserv-id is
+    the organisation's mail server (bot.toml `authserv_id`) are believed (RFC 8601 §5),
+    all of them, parsed as RFC 8601 says (authres), and only the `dmarc` method's result:
+    `dmarc=` inside another method's property (`smtp.mailfrom=dmarc=pass@…`) is not a
+    verdict. A fail anywhere wins over a pass.
     """
     if not authserv_id:
         return ""
+    results = set()
     for value in mail.headers("Authentication-Results"):
-        server = value.split(";", 1)[0].strip().split()[0].lower() if value.strip() else ""
-        if server == authserv_id.lower():
-            found = re.search(r"\bdmarc\s*=\s*([a-z]+)", value, re.I)
-            return found.group(1).lower() if found else ""
-    return ""
+        try:
+            header = authres.AuthenticationResultsHeader.parse_value(one_line(value))
+        except Exception:  # noqa: BLE001 - an unreadable header is no verdict
+            mail.defects.append("UnreadableAuthenticationResults")
+            continue
+        if (header.authserv_id or "").lower() == authserv_id.lower():
+            results |= {str(r.result).lower() for r in header.results if str(r.method).lower() == "dmarc"}
+    if "fail" in results:
+        return "fail"
+    return "pass" if "pass" in results else ""

@@ -31,6 +31,9 @@ OK = "250 OK"
 STORED = "250 2.0.0 Stored"
 NO_SUCH_LIST = "550 5.1.1 No such list address here"
 CANNOT_STORE = "451 4.3.0 Cannot store the message right now; please try again later"
+# RFC 5321 4.5.3.1.8: at least 100 must be accepted; a sender with more sends the rest again later.
+MAX_RECIPIENTS = 100
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients; send the rest in another transaction"
 
 
 class ListReceiver:
@@ -52,6 +55,8 @@ class ListReceiver:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return TOO_MANY_RECIPIENTS
         if route(address, self.settings.networks) is None:
             log_event("rcpt_refused", address=address, peer=session.peer[0])
             return NO_SUCH_LIST
@@ -80,7 +85,8 @@ class ListReceiver:
             log_event("stored", id=item.id, source="smtp", network=item.network, bytes=len(raw),
                       duplicate=item.duplicate or None)
         self.on_stored()
-        return f"{STORED} as #{','.join(str(s.id) for s in stored)}"
+        more = f" (+{len(stored) - 1} more)" if len(stored) > 1 else ""
+        return f"{STORED} as #{stored[0].id}{more}"  # one line, well under RFC 5321's 512 octets
 
 
 class ListSMTP(SMTP):

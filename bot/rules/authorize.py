@@ -34,8 +34,8 @@ class Verdict:
     contact: Contact | None = None
 
 
-def refuse(code: str, reason: str) -> Verdict:
-    return Verdict(False, code, reason)
+def refuse(code: str, reason: str, issued: IssuedToken | None = None) -> Verdict:
+    return Verdict(False, code, reason, issued=issued)
 
 
 def answer_verdict(session: Session, network_slug: str, sender: str, token: str,
@@ -50,9 +50,8 @@ def answer_verdict(session: Session, network_slug: str, sender: str, token: str,
     if reply_token and reply_token != token and tokens.lookup(session, reply_token) is not None:
         return refuse(TOKEN_MISMATCH, "the reply address and In-Reply-To name different bot mails")
     if not tokens.belongs_to(session, issued, sender):
-        return refuse(WRONG_SENDER, f"the reply token was issued to another address, not {sender or 'an unreadable From'};"
-                                    " answer from the address the mail was sent to, or ask the secretary to add"
-                                    " this address as an alias")
+        return refuse(WRONG_SENDER, f"the reply token was issued to another address, not "
+                                    f"{sender or 'an unreadable From'}", issued=issued)
     contact = session.get(Contact, issued.contact_id) if issued.contact_id else find_contact(session, sender)
     return Verdict(True, issued=issued, contact=contact)
 

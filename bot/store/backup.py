@@ -6,6 +6,7 @@ be authenticated. Restore: stop the bot, `tar -xf FILE -C <data_dir>`, start it.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import tarfile
 import tempfile
@@ -33,11 +34,18 @@ def write_backup(url: str, target: Path, *, secret: bytes, secret_file: Path, bu
             secret_copy.chmod(0o600)
             members.append((secret_copy, secret_file.name))
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(target, "w") as archive:
-            for path, name in members:
-                archive.add(path, arcname=name)
-    target.chmod(0o600)
+        # The file is 0600 from its first byte (it holds the token secret), and so is every member.
+        with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
+            os.fchmod(file.fileno(), 0o600)  # an existing file keeps its mode on O_CREAT
+            with tarfile.open(fileobj=file, mode="w") as archive:
+                for path, name in members:
+                    archive.add(path, arcname=name, filter=_private)
     return [name for _, name in members]
+
+
+def _private(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    member.mode = 0o600
+    return member
 
 
 def _online_copy(source: Path, target: Path, busy_timeout_ms: int) -> None:

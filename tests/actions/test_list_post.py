@@ -51,8 +51,8 @@ def test_the_same_post_delivered_twice_is_relayed_once(smtp_app, smtp_sink):
     assert len(smtp_sink.received) == 13
 
 
-def test_a_dmarc_failure_or_a_non_member_waits_for_moderation(smtp_app):
-    failed = row(smtp_app, deliver(smtp_app, corpus.sent_by(corpus.load("dmarc-fail.eml"), SOREN)))
+def test_a_dmarc_failure_or_a_non_member_waits_for_moderation(trusted_app):
+    failed = row(trusted_app, deliver(trusted_app, corpus.sent_by(corpus.load("dmarc-fail.eml"), SOREN)))
     assert (failed.outcome, failed.dmarc) == ("held", "fail")
-    stranger = row(smtp_app, deliver(smtp_app, corpus.sent_by(corpus.load("post-utf8.eml"), ("X", "x@gmail.example.com"))))
+    stranger = row(trusted_app, deliver(trusted_app, corpus.sent_by(corpus.load("post-utf8.eml"), ("X", "x@gmail.example.com"))))
     assert stranger.outcome == "held" and "not a member" in stranger.reason

@@ -185,10 +185,41 @@ def test_a_reply_to_our_automatic_mail_is_not_answered_again(app):
     assert inbound.outcome == "ignored" and outbox(app) == []
 
 
-def test_automatic_answers_to_one_address_are_capped_per_day(app):
-    for n in range(12):
+def store_only(app, raw: bytes) -> None:
+    """Stored like the receiver does, not yet processed: many of these are processed as one batch."""
+    from bot.inbound.arrivals import store_inbound
+    from bot.inbound.routing import route
+
+    address = route("it-netvaerk@lists.example.dk", app.settings.networks)
+    store_inbound(app.engine, raw, source="smtp", envelope_from="x@example.dk", envelope_to=[address.address],
+                  deliveries=[address], now=app.clock.now())
+
+
+def test_automatic_answers_to_one_person_are_capped_per_day_in_one_batch_and_across_aliases(app):
+    from bot.actions.pipeline import process_pending
+
+    for n in range(8):  # from the member's own address and from the alias, all in one batch
+        store_only(app, plain("hjælp", sender=MEMBER[1], body=f"{n}\r\n"))
+        store_only(app, plain("afmeld", sender="s.aero@aarhus.example.dk", body=f"{n}\r\n"))
+    assert process_pending(app) == 16
+    answered = [m for m in outbox(app) if m.recipient == MEMBER[1]]
+    assert len(answered) == 10 and {m.kind for m in answered} == {"help", "unsubscribe-confirm"}
+    stopped = [r for r in rows(app) if "not sent" in r.reason]
+    assert len(stopped) == 6 and all(r.outcome == "handled" for r in stopped)
+
+
+def test_an_address_the_bot_does_not_know_gets_one_answer_a_day(app):
+    for n in range(5):
         deliver(app, plain("hjælp", sender="someone@gmail.example.com", body=f"{n}\r\n"))
-    assert len(outbox(app, "help")) == 10
+    assert len(outbox(app, "help")) == 1
+    app.clock.advance(days=1, minutes=1)
+    deliver(app, plain("hjælp", sender="someone@gmail.example.com", body="next day\r\n"))
+    assert len(outbox(app, "help")) == 2
+
+
+def rows(app) -> list[InboundMessage]:
+    with Session(app.engine) as session:
+        return list(session.exec(select(InboundMessage).order_by(InboundMessage.id)))
 
 
 def test_a_null_sender_is_never_answered_or_relayed(app):

@@ -59,6 +59,7 @@ def test_backup_while_running_holds_the_database_and_the_token_secret(tmp_path):
     restore = tmp_path / "restore"
     with tarfile.open(tmp_path / "backup.tar") as archive:
         assert sorted(archive.getnames()) == ["kkrbot.sqlite3", "token_secret"]
+        assert {member.mode for member in archive.getmembers()} == {0o600}  # the database too
         archive.extractall(restore, filter="data")
     assert (restore / "token_secret").read_text() == (tmp_path / "var" / "token_secret").read_text()
     with sqlite3.connect(restore / "kkrbot.sqlite3") as db:

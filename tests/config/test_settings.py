@@ -66,7 +66,7 @@ def test_each_networks_error_is_reported_with_file_line_or_key(tmp_path, old, ne
 
 
 @pytest.mark.parametrize("key, value, expected", [
-    ("inbound", '"pop3"', "bot.toml: line 11, key inbound: 'pop3' is not one of smtp, imap"),
+    ("inbound", '"pop3"', "bot.toml: line 10, key inbound: 'pop3' is not one of smtp, imap"),
     ("timezone", '"Mars/Olympus"', "bot.toml: line 4, key timezone: 'Mars/Olympus' is not a known timezone"),
     ("admin_address", '"drift"', "key admin_address: 'drift' is not an e-mail address"),
     ("receiver.port", "99999", "key receiver.port: 99999 is out of range"),

@@ -236,7 +236,7 @@ def _specific(kind: str, variant: str) -> dict:
         return {"contacts": _contacts(variant)}
     if kind == "refusal":
         return {"reason": "wrong-sender", "original_subject": "SV: Dagsorden: Kommunalt it-netværk",
-                "detail": "" if variant == "no-items" else "Mailen, du svarede på, var sendt til en anden modtager."}
+                "detail": "soren.aero@privat.example.com"}
     if kind == "delivery-disabled":
         return {"contact": {"name": "Jens Østergaard", "email": "jos@medcom.dk"}, "bounce_count": 5, "days": 14,
                 "role_holder": variant != "no-items"}

@@ -1,0 +1,177 @@
+"""What a hostile sender tries, sent as real SMTP to the real receiver, and what comes of it.
+
+Each test is one finding of the probe in issue 10: the same mail, through the same
+door (smtplib → the built-in receiver → the pipeline), and the user-visible result:
+the rows, the outbox, the copies the members would get.
+"""
+from __future__ import annotations
+
+import smtplib
+import subprocess
+import sys
+from email.message import EmailMessage
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.actions.pipeline import process_pending
+from bot.inbound.parse import parse
+from bot.inbound.receiver import ListReceiver, start_receiver
+from bot.outbound.copies import CopyMaker, QueuedRow
+from bot.store.models import InboundMessage, Membership, OutboxMessage
+from tests.support.config import free_port
+from tests.support.inbound import issue_token
+
+LIST = "it-netvaerk@lists.example.dk"
+SOREN = ("Søren Ærø", "soren.aero@aarhus.example.dk")
+METTE = ("Mette Østergaard", "mette.ostergaard@herning.example.dk")
+TRUSTED = "mx.example.dk"
+
+
+@pytest.fixture
+def front_door(trusted_app):
+    """Send raw bytes over SMTP to the real receiver of `trusted_app`, then let the pipeline run."""
+    controller = start_receiver(trusted_app.settings, ListReceiver(trusted_app.settings, trusted_app.engine,
+                                                                   trusted_app.clock, lambda: None), port=free_port())
+
+    def send(raw: bytes, to: list[str] | None = None, sender: str = SOREN[1]) -> str:
+        with smtplib.SMTP("127.0.0.1", controller.port) as client:
+            client.ehlo()
+            client.mail(sender)
+            for address in to or [LIST]:
+                client.rcpt(address)
+            code, text = client.data(raw)
+        process_pending(trusted_app)
+        return f"{code} {text.decode()}"
+    yield send
+    controller.stop()
+
+
+def mail(subject: str, sender=SOREN, to: str = LIST, body: str = "Hej alle\n", results: tuple[str, ...] = (),
+         message_id: str | None = "<m1@aarhus.example.dk>", headers: dict | None = None) -> bytes:
+    message = EmailMessage()
+    for value in results:
+        message["Authentication-Results"] = value
+    message["From"] = f"{sender[0]} <{sender[1]}>"
+    message["To"] = to
+    message["Subject"] = subject
+    if message_id:
+        message["Message-ID"] = message_id
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    return message.as_bytes()
+
+
+def inbound(app) -> list[InboundMessage]:
+    with Session(app.engine) as session:
+        return list(session.exec(select(InboundMessage).order_by(InboundMessage.id)))
+
+
+def outbox(app) -> list[OutboxMessage]:
+    with Session(app.engine) as session:
+        return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def copy_of(app, row: OutboxMessage) -> bytes:
+    with Session(app.engine) as session:
+        parts = CopyMaker(app).parts(session, QueuedRow(row.id, row.recipient, row.envelope_from, row.raw,
+                                                        row.job_id, row.token))
+    return b"".join(bytes(p.data) if hasattr(p, "data") else p for p in parts)
+
+
+def test_a_forged_post_is_held_when_the_second_trusted_header_says_fail(trusted_app, front_door):
+    front_door(mail("Vigtigt", results=(f"{TRUSTED}; spf=pass smtp.mailfrom=aarhus.example.dk",
+                                         f"{TRUSTED}; dmarc=fail header.from=aarhus.example.dk")))
+    [row] = inbound(trusted_app)
+    assert (row.dmarc, row.outcome) == ("fail", "held") and outbox(trusted_app) == []
+
+
+def test_dmarc_pass_inside_another_property_is_no_verdict(trusted_app, front_door):
+    front_door(mail("Vigtigt", results=(f"{TRUSTED}; spf=pass smtp.mailfrom=dmarc=pass@evil.example",)))
+    [row] = inbound(trusted_app)
+    assert row.dmarc == "" and row.outcome == "held" and "not verified" in row.reason
+    assert outbox(trusted_app) == []
+
+
+def test_a_verified_member_post_is_relayed(trusted_app, front_door):
+    front_door(mail("Vigtigt", results=(f"{TRUSTED}; dmarc=pass header.from=aarhus.example.dk",)))
+    [row] = inbound(trusted_app)
+    assert (row.dmarc, row.outcome) == ("pass", "handled") and len(outbox(trusted_app)) == 13
+
+
+def test_a_reply_that_failed_dmarc_acts_on_nothing_and_answers_nobody(trusted_app, front_door):
+    token = issue_token(trusted_app, SOREN[1], "list-unsubscribe")
+    tagged = f"it-netvaerk+{token}@lists.example.dk"
+    front_door(mail("afmeld", to=tagged, results=(f"{TRUSTED}; dmarc=fail header.from=aarhus.example.dk",)),
+               to=[tagged])
+    [row] = inbound(trusted_app)
+    assert row.outcome == "rejected" and "failed DMARC" in row.reason
+    with Session(trusted_app.engine) as session:
+        assert not any(m.opted_out for m in session.exec(select(Membership)))
+    assert outbox(trusted_app) == []
+
+
+def test_a_token_used_from_another_address_is_reported_to_its_owner_not_the_sender(trusted_app, front_door):
+    token = issue_token(trusted_app, SOREN[1], "invitation")
+    tagged = f"it-netvaerk+{token}@lists.example.dk"
+    front_door(mail("SV: Invitation", sender=("Anybody", "anybody@evil.example"), to=tagged, body="Tilmeld\n"),
+               to=[tagged], sender="anybody@evil.example")
+    [row] = inbound(trusted_app)
+    assert row.outcome == "rejected" and "the owner was told" in row.reason
+    [told] = outbox(trusted_app)
+    assert told.recipient == SOREN[1] and b"anybody@evil.example" in told.raw
+
+
+def test_one_transaction_to_many_tagged_addresses_gets_at_most_ten_answers(trusted_app, front_door):
+    tags = [f"it-netvaerk+x{n}@lists.example.dk" for n in range(150)]
+    answer = front_door(mail("hjælp", message_id=None), to=tags)  # 100 accepted, 50 told to come again
+    assert answer.startswith("250 2.0.0 Stored as #") and len(answer) < 512
+    assert len(inbound(trusted_app)) <= 100
+    assert len([m for m in outbox(trusted_app) if m.recipient == SOREN[1]]) <= 10
+
+
+def test_a_relayed_post_carries_no_token_of_ours(trusted_app, front_door):
+    token = issue_token(trusted_app, SOREN[1], "invitation")
+    ours = f"<{token}.abcdef1234@lists.example.dk>"
+    # A reply to Mette's post, which answered a bot mail to Søren: the bot mail's id is deeper in References.
+    front_door(mail("SV: SV: Dagsorden", results=(f"{TRUSTED}; dmarc=pass header.from=aarhus.example.dk",),
+                    headers={"In-Reply-To": "<mette-1@herning.example.dk>",
+                             "References": f"{ours} <mette-1@herning.example.dk>"}))
+    copies = [copy_of(trusted_app, m) for m in outbox(trusted_app) if m.kind == "post"]
+    assert len(copies) == 13
+    for copy in copies:
+        assert token.encode() not in copy.split(b"\r\n\r\n", 1)[0]
+        assert parse(copy).references == ["<mette-1@herning.example.dk>"]
+
+
+def test_a_bare_cr_in_a_header_never_becomes_a_header_of_its_own(trusted_app, front_door):
+    raw = mail("placeholder", results=(f"{TRUSTED}; dmarc=pass header.from=aarhus.example.dk",))
+    raw = raw.replace(b"Subject: placeholder", b"Subject: x\rBcc: victim@evil.example")
+    front_door(raw)
+    for copy in [copy_of(trusted_app, m) for m in outbox(trusted_app) if m.kind == "post"]:
+        head = copy.split(b"\r\n\r\n", 1)[0]
+        assert b"\r" not in head.replace(b"\r\n", b"") and b"\nBcc:" not in head
+        assert parse(copy).header("Bcc") == ""
+
+
+def test_five_hundred_levels_of_forwarding_are_parsed_without_an_error(trusted_app, front_door):
+    inner = b"From: a@b.dk\r\nSubject: x\r\n\r\nhej\r\n"
+    for _ in range(500):
+        inner = b"From: a@b.dk\r\nSubject: fw\r\nContent-Type: message/rfc822\r\n\r\n" + inner
+    raw = (b"From: Soren <soren.aero@aarhus.example.dk>\r\nTo: it-netvaerk@lists.example.dk\r\nSubject: fwd\r\n"
+           b"Message-ID: <deep@x>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+           b"Content-Type: text/plain\r\n\r\nse\r\n--b\r\n" + inner + b"\r\n--b--\r\n")
+    front_door(raw)
+    [row] = inbound(trusted_app)
+    assert row.state == "done" and row.outcome != "failed" and row.attempts == 1
+
+
+def test_inbox_show_prints_no_escape_sequence_from_a_mail(trusted_app, front_door):
+    front_door(mail("\x1b[2J\x1b]0;pwned\x07Hej", message_id="<esc\x1b[31m@x>"))
+    [row] = inbound(trusted_app)
+    config = trusted_app.settings.config_dir
+    shown = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "inbox", "show", str(row.id)],
+                           capture_output=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert b"\x1b" not in shown.stdout and b"\x07" not in shown.stdout and b"\\x1b" in shown.stdout
