@@ -249,7 +249,7 @@ def _read_body(mail: ParsedMail, message: Message, limits: ParseLimits) -> Body:
     budget = [limits.max_attachments_bytes]
     for part in _walk(message):
         kind = part.get_content_type()
-        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         filename = _filename(mail, part)
         if kind == "message/rfc822":
             if _nesting(part) > limits.max_nesting:

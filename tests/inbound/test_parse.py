@@ -73,3 +73,14 @@ def test_an_address_hidden_in_an_encoded_word_is_no_address():
     assert hidden.from_address == "" and "UnparsableFrom" in hidden.defects
     named = parse(b"From: =?utf-8?q?Soren_=3Csoren.aero=40aarhus.example.dk=3E?= <evil@example.org>\r\n\r\nx")
     assert named.from_address == "evil@example.org"
+
+
+def test_an_attachment_with_a_raw_8bit_disposition_is_read():
+    """Found by the fuzz test: compat32 hands back a Header object for 8-bit bytes, not a str."""
+    raw = (b"From: a@b.dk\r\nSubject: bilag\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+           b"Content-Type: text/plain\r\n\r\nse bilag\r\n--b\r\nContent-Type: application/pdf\r\n"
+           b"Content-Disposition: attachment; filename=\"m\xf8de.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           b"JVBERg==\r\n--b--\r\n")
+    mail = parse(raw)
+    assert [a.data for a in mail.attachments] == [b"%PDF"] and mail.text.strip() == "se bilag"
+    assert "UnreadableBody" not in mail.defects
