@@ -96,13 +96,18 @@ def test_a_550_is_a_bounce_for_that_recipient_only(smtp_app, smtp_sink):
 
 def test_past_the_deadline_the_row_expires_and_the_administrator_hears_once_an_hour(smtp_app, smtp_sink):
     smtp_sink.faults.data_code, smtp_sink.faults.data_code_times = "451 4.3.0 Busy", 10_000
+    queued_at = smtp_app.clock.now()
     queue(smtp_app, people=PEOPLE[:1])
     sender = SmtpSender(smtp_app.settings)
     while statuses(smtp_app)[0][1] == "queued":
+        last_try = smtp_app.clock.now()
         send_due(smtp_app, sender)
         smtp_app.clock.advance(hours=2)
     assert statuses(smtp_app)[0][1] == "expired"
-    assert smtp_app.clock.now() - timedelta(days=5) < smtp_app.clock.now()
+    # Retried for deadline_days (5), then given up at the first try whose next retry (2 h apart by now)
+    # would fall past the deadline: not sooner, not later.
+    deadline = queued_at + timedelta(days=5)
+    assert deadline - timedelta(hours=2) < last_try <= deadline
     smtp_sink.faults.data_code_times = 0
     assert send_admin_notice(smtp_app) is True
     send_due(smtp_app, sender)
