@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.exc import OperationalError
@@ -23,6 +24,9 @@ from bot.inbound.routing import route
 from bot.rules.classify import Inbound, classify
 from bot.store.db import session_scope
 from bot.store.models import STATE_DONE, STATE_NEW, AdminEvent, AuditLog, InboundMessage
+
+DUPLICATE = "duplicate"  # the rule (and kind) of a copy that another copy of the same mail stands for
+FAILED = "failed"  # the outcome of a message set aside after max_attempts
 
 
 def due_ids(app: App, limit: int = 100) -> list[int]:
@@ -99,7 +103,7 @@ def decide(app: App, session: Session, row: InboundMessage) -> Outcome:
     twin = other_copy(session, row)
     if twin is not None:
         return Outcome(IGNORED, f"another copy of #{twin} (same Message-ID for this network)",
-                       rule="duplicate", kind="duplicate")
+                       rule=DUPLICATE, kind=DUPLICATE)
     null_sender = (row.source == "smtp" and row.envelope_from in ("", "<>")) or \
         mail.header("Return-Path").strip() == "<>"
     inbound = Inbound(mail=mail, network=settings.network(address.network), address=address, null_sender=null_sender)
@@ -111,21 +115,51 @@ def other_copy(session: Session, row: InboundMessage) -> int | None:
     """The copy of this message that stands for all copies sent to one network, if not this one.
 
     One mail can reach a network twice: to `list+<token>` with the list itself in Cc, or
-    again through a backup MX with other trace headers. Only one copy acts: the one sent to
-    a `+tag` address (it carries the token), else the first stored.
+    again through a backup MX with other trace headers. Exactly one copy acts, in whatever
+    order and batches the copies come: a copy that has already acted stands for the rest
+    (a later `+tag` copy must not act again); until one has, the one sent to a `+tag`
+    address (it carries the token), else the first stored.
     """
     if row.message_id_synthetic:
         return None
-    # Only the Message-ID in the query, so SQLite uses its index (network_slug alone matches everything).
-    same_id = session.exec(select(InboundMessage.id, InboundMessage.delivered_to, InboundMessage.network_slug)
-                           .where(InboundMessage.message_id == row.message_id)).all()
-    others = [(other_id, delivered_to) for other_id, delivered_to, network in same_id
-              if network == row.network_slug and other_id != row.id]
-    if not others:
-        return None
-    copies = [(row.id, row.delivered_to), *others]
-    chosen = min(copies, key=lambda c: ("+" not in c[1].split("@")[0], c[0]))[0]
+    copies = _copies_for_network(session, row)
+    acted = [copy.id for copy in copies if copy.acted]
+    if acted:
+        return acted[0]
+    waiting = [(row.id, row.delivered_to), *((copy.id, copy.delivered_to) for copy in copies if copy.waiting)]
+    chosen = min(waiting, key=lambda c: ("+" not in c[1].split("@")[0], c[0]))[0]
     return None if chosen == row.id else chosen
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """Another stored copy of a message, as committed (a batch's own decisions are not flushed yet)."""
+
+    id: int
+    delivered_to: str
+    state: str
+    outcome: str | None
+    rule: str
+
+    @property
+    def acted(self) -> bool:
+        """Finished on its own account: not set aside as a duplicate, not failed (a failed copy did nothing)."""
+        return self.state == STATE_DONE and self.outcome != FAILED and self.rule != DUPLICATE
+
+    @property
+    def waiting(self) -> bool:
+        return self.state == STATE_NEW
+
+
+def _copies_for_network(session: Session, row: InboundMessage) -> list[_Copy]:
+    # Only the Message-ID in the query, so SQLite uses its index (network_slug alone matches everything).
+    same_id = session.exec(select(InboundMessage.id, InboundMessage.delivered_to, InboundMessage.network_slug,
+                                  InboundMessage.state, InboundMessage.outcome, InboundMessage.rule)
+                           .where(InboundMessage.message_id == row.message_id)
+                           .order_by(InboundMessage.id)).all()
+    return [_Copy(copy_id, delivered_to, state, outcome, rule)
+            for copy_id, delivered_to, network, state, outcome, rule in same_id
+            if network == row.network_slug and copy_id != row.id]
 
 
 def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -> dict:
@@ -154,7 +188,7 @@ def _record_failure(app: App, inbound_id: int, error: Exception) -> None:
         row.attempts += 1
         row.reason = f"{type(error).__name__}: {error}"[:500]
         if row.attempts >= settings.max_attempts:
-            row.state, row.outcome, row.finished_at = STATE_DONE, "failed", now
+            row.state, row.outcome, row.finished_at = STATE_DONE, FAILED, now
             session.add(AuditLog(at=now, actor="system", action="inbound-failed",
                                  network_slug=row.network_slug, message_id=row.message_id,
                                  detail=row.reason[:200]))
