@@ -203,7 +203,10 @@ def _record_failure(app: App, inbound_id: int, error: Exception) -> None:
 
 
 def retry(app: App, inbound_id: int) -> bool:
-    """`kkrbot inbox retry ID`: put a failed (or any finished) message back in the queue."""
+    """`kkrbot inbox retry ID`: put a failed (or any finished) message back in the queue.
+
+    Its IMAP copy stays where it is (`imap_folder`) until the new outcome is committed; the
+    IMAP cursor then moves it on to that outcome's folder."""
     with session_scope(app.engine) as session:
         row = session.get(InboundMessage, inbound_id)
         if row is None:

@@ -5,11 +5,13 @@ BODY.PEEK[] (never marking it \\Seen) in batches, and stored raw (deduped, like 
 SMTP receiver does) in the same transaction that advances the cursor. Only after a
 message's outcome is committed is it moved, in batches, into `<folder>/processed`
 (handled and ignored), `rejected`, `held` or `failed` (retries used up); folder
-names use the hierarchy delimiter the server reports. A new UIDVALIDITY rescans the
-mailbox; the stored rows make sure nothing is handled twice or skipped.
+names use the hierarchy delimiter the server reports. A message finished again after
+`kkrbot inbox retry` is moved on from the folder it was in to its new outcome's. A new
+UIDVALIDITY rescans the mailbox; the stored rows make sure nothing is handled twice or skipped.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import ssl
 import threading
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from imapclient import IMAPClient
-from sqlalchemy import update
+from sqlalchemy import and_, case, or_, update
 from sqlmodel import Session, select
 
 from bot.app import App
@@ -198,20 +200,78 @@ class MailboxCursor:
 
     # -- moving --------------------------------------------------------------------------------
     def move_finished(self) -> int:
-        """Move every finished message of this mailbox (and UIDVALIDITY) to its outcome's folder."""
-        with Session(self.app.engine) as session:
-            rows = session.exec(select(InboundMessage.id, InboundMessage.imap_uid, InboundMessage.outcome).where(
-                InboundMessage.imap_mailbox == self.mailbox, InboundMessage.imap_uidvalidity == self.uidvalidity,
-                InboundMessage.state == STATE_DONE, InboundMessage.imap_folder == None)).all()  # noqa: E711
+        """Move every finished message of this mailbox (and UIDVALIDITY) to its outcome's folder, and
+        one finished again after `kkrbot inbox retry` from the folder it was in to its new outcome's."""
+        fresh, refiled = self._finished_rows()
         by_folder: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for row_id, uid, outcome in rows:
-            by_folder[self.folders[FOLDER_BY_OUTCOME.get(outcome, "held")]].append((row_id, uid))
+        for row_id, uid, outcome in fresh:
+            by_folder[self._folder_for(outcome)].append((row_id, uid))
         for folder, items in by_folder.items():
             for start in range(0, len(items), 500):
                 chunk = items[start:start + 500]
                 self._move([uid for _, uid in chunk], folder)
                 self._mark_moved([row_id for row_id, _ in chunk], folder)
-        return len(rows)
+        if refiled:
+            self._refile(refiled)
+        return len(fresh) + len(refiled)
+
+    def _finished_rows(self) -> tuple[list[tuple[int, int, str]], list[int]]:
+        """(id, uid, outcome) of finished rows still in the mailbox, and the ids of rows whose copy sits
+        in one of our folders other than their outcome's: one query, since both scan the finished rows."""
+        outcome_folder = case({outcome: self.folders[kind] for outcome, kind in FOLDER_BY_OUTCOME.items()},
+                              value=InboundMessage.outcome, else_=self.folders["held"])
+        in_mailbox = and_(InboundMessage.imap_uidvalidity == self.uidvalidity,
+                          InboundMessage.imap_folder == None)  # noqa: E711
+        misfiled = and_(InboundMessage.imap_folder.in_(list(self.folders.values())),
+                        InboundMessage.imap_folder != outcome_folder)
+        with Session(self.app.engine) as session:
+            rows = session.exec(select(InboundMessage.id, InboundMessage.imap_uid, InboundMessage.outcome,
+                                       InboundMessage.imap_folder).where(
+                InboundMessage.imap_mailbox == self.mailbox, InboundMessage.state == STATE_DONE,
+                or_(in_mailbox, misfiled))).all()
+        fresh = [(row_id, uid, outcome) for row_id, uid, outcome, folder in rows if folder is None]
+        return fresh, [row_id for row_id, _, _, folder in rows if folder is not None]
+
+    def _folder_for(self, outcome: str | None) -> str:
+        return self.folders[FOLDER_BY_OUTCOME.get(outcome, "held")]
+
+    def _refile(self, row_ids: list[int]) -> None:
+        """Move each retried message's copy from the folder it was in; then back to the mailbox (IDLE watches it)."""
+        with Session(self.app.engine) as session:
+            rows = session.exec(select(InboundMessage.id, InboundMessage.imap_folder, InboundMessage.outcome,
+                                       InboundMessage.message_id, InboundMessage.message_id_synthetic,
+                                       InboundMessage.size, InboundMessage.content_hash)
+                                .where(InboundMessage.id.in_(row_ids))).all()
+        try:
+            for row in rows:
+                self._refile_one(row)
+        finally:
+            self.client.select_folder(self.mailbox, readonly=False)
+
+    def _refile_one(self, row) -> None:
+        target = self._folder_for(row.outcome)
+        self.client.select_folder(row.imap_folder, readonly=False)
+        uid = self._uid_in_selected_folder(row)
+        if uid is None:  # removed by hand meanwhile: say so once, and stop looking for it
+            log_event("imap_copy_missing", level=logging.WARNING, id=row.id, folder=row.imap_folder, target=target)
+            self._mark_moved([row.id], "")
+            return
+        self._move([uid], target)
+        self._mark_moved([row.id], target)
+        log_event("imap_refiled", id=row.id, source=row.imap_folder, folder=target)
+
+    def _uid_in_selected_folder(self, row) -> int | None:
+        """A stored message's UID here: searched by Message-ID and size, confirmed by the hash of what we stored
+        (the whole message, or only the header of one over the size limit)."""
+        criteria: list = ["LARGER", max(row.size - 1, 0), "SMALLER", row.size + 1]
+        if not row.message_id_synthetic:
+            criteria = ["HEADER", "Message-ID", row.message_id, *criteria]
+        part = b"BODY[]" if row.size <= self.limit else b"BODY[HEADER]"
+        for uid in sorted(self.client.search(criteria)):
+            stored = self.client.fetch([uid], [part.decode().replace("BODY", "BODY.PEEK")]).get(uid, {}).get(part)
+            if stored is not None and hashlib.sha256(stored).hexdigest() == row.content_hash:
+                return uid
+        return None
 
     def _move(self, uids: list[int], folder: str) -> None:
         if self.can_move:

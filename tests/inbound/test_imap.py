@@ -6,7 +6,7 @@ import time
 
 from sqlmodel import Session, func, select
 
-from bot.actions.pipeline import process_pending
+from bot.actions.pipeline import process_pending, retry
 from bot.inbound.imap_cursor import ImapAccount, ImapReader, MailboxCursor, connect
 from bot.store.models import AuditLog, InboundMessage
 from tests.conftest import imap_env
@@ -180,3 +180,59 @@ def test_mail_over_the_size_limit_is_kept_in_the_mailbox_and_rejected(tmp_path, 
     counts = folder_counts(mailbox)
     assert (counts["INBOX"], counts["kkrbot.rejected"], counts["kkrbot.processed"]) == (0, 1, 1)
     app.engine.dispose()
+
+
+def set_aside_then_retried(app, mailbox, monkeypatch) -> tuple[MailboxCursor, int]:
+    """A post and a neighbour whose handling fails until both are in kkrbot.failed; then the bug is fixed
+    and the administrator runs `kkrbot inbox retry ID` for the post only. Returns the cursor and the post's id."""
+    import bot.actions.pipeline as pipeline
+
+    broken, original = [True], pipeline.decide
+
+    def failing_while_broken(app_, session, inbound_row):
+        if broken[0]:
+            raise RuntimeError("handler exploded")
+        return original(app_, session, inbound_row)
+
+    monkeypatch.setattr(pipeline, "decide", failing_while_broken)
+    mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+    mailbox.append(corpus.load("command-hjaelp.eml", sender=MEMBER))
+    cursor = cursor_for(app, mailbox)
+    for _ in range(app.settings.processing.max_attempts):
+        cursor.run_once()
+        app.clock.advance(hours=2)
+    post, _ = rows(app)
+    assert (post.outcome, post.imap_folder) == ("failed", "kkrbot.failed")
+    assert folder_counts(mailbox)["kkrbot.failed"] == 2
+    broken[0] = False
+    assert retry(app, post.id)
+    return cursor, post.id
+
+
+def test_a_retried_message_moves_from_failed_to_the_folder_of_its_new_outcome(imap_app, mailbox, monkeypatch):
+    cursor, post_id = set_aside_then_retried(imap_app, mailbox, monkeypatch)
+    cursor.run_once()
+    post = rows(imap_app)[0]
+    assert (post.id, post.outcome, post.imap_folder) == (post_id, "handled", "kkrbot.processed")
+    counts = folder_counts(mailbox)
+    assert (counts["INBOX"], counts["kkrbot.failed"], counts["kkrbot.processed"]) == (0, 1, 1)
+    with mailbox._session() as client:  # the post is the one that moved, the neighbour stayed
+        client.select_folder("kkrbot.processed", readonly=True)
+        [moved] = client.fetch(client.search("ALL"), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]).values()
+    assert post.message_id.encode() in moved[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"]
+    assert cursor.run_once() == 0 and folder_counts(mailbox) == counts  # moved once: nothing more to do
+
+
+def test_a_retried_message_whose_copy_was_deleted_by_hand_is_logged_once(imap_app, mailbox, monkeypatch, caplog):
+    cursor, post_id = set_aside_then_retried(imap_app, mailbox, monkeypatch)
+    with mailbox._session() as client:
+        client.select_folder("kkrbot.failed")
+        client.delete_messages(client.search(["HEADER", "Message-ID", rows(imap_app)[0].message_id]))
+        client.expunge()
+    cursor.run_once()
+    cursor.run_once()
+    post = rows(imap_app)[0]
+    assert (post.outcome, post.imap_folder) == ("handled", "")  # the copy is gone: nothing left to move
+    assert [r.getMessage() for r in caplog.records if "imap_copy_missing" in r.getMessage()] == [
+        f"event=imap_copy_missing id={post_id} folder=kkrbot.failed target=kkrbot.processed"]
+    assert folder_counts(mailbox)["kkrbot.failed"] == 1
