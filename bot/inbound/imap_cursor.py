@@ -315,11 +315,29 @@ class MailboxCursor:
         return reason
 
 
+@dataclass
+class Backoff:
+    """How long to wait before the next reconnect: doubling from `first` up to `cap`."""
+
+    first: float = 1.0
+    cap: float = BACKOFF_CAP_SECONDS
+    current: float = 0.0
+
+    def next(self) -> float:
+        self.current = min(self.current * 2, self.cap) if self.current else self.first
+        return self.current
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
 class ImapReader(threading.Thread):
     """The long-running reader: connect, sync, wait; reconnect with capped exponential backoff."""
 
-    def __init__(self, app: App, process: Process, ssl_context: ssl.SSLContext | None = None, after=None):
+    def __init__(self, app: App, process: Process, ssl_context: ssl.SSLContext | None = None, after=None,
+                 backoff: Backoff | None = None):
         super().__init__(name="imap-reader", daemon=True)
+        self.backoff = backoff or Backoff()
         self.app = app
         self.process = process
         self.after = after  # called after a pass that processed mail (wakes the outbox sender)
@@ -336,15 +354,14 @@ class ImapReader(threading.Thread):
         self.join(timeout)
 
     def run(self) -> None:
-        delay = 1.0
         while not self.stopping.is_set():
             try:
                 self._session()
                 return
             except Exception as error:  # noqa: BLE001 - any failure: back off and reconnect
-                self._failed(error)
+                delay = self.backoff.next()
+                self._failed(error, delay)
                 self.stopping.wait(delay)
-                delay = min(delay * 2, BACKOFF_CAP_SECONDS)
 
     def _session(self) -> None:
         client = connect(self.account, self.ssl_context)
@@ -365,12 +382,12 @@ class ImapReader(threading.Thread):
             except Exception:  # noqa: BLE001 - the connection may already be gone
                 pass
 
-    def _failed(self, error: Exception) -> None:
+    def _failed(self, error: Exception, retry_in: float) -> None:
         now = time.monotonic()
         if self.failing_since is None:
             self.failing_since = now
             log_event("imap_unavailable", level=logging.WARNING, error=type(error).__name__,
-                      detail=str(error)[:200], host=self.account.host)
+                      detail=str(error)[:200], host=self.account.host, retry_in_s=retry_in)
         elif now - self.failing_since > LOGIN_ALARM_SECONDS and not self.alarm_raised:
             try:
                 with session_scope(self.app.engine) as session:
