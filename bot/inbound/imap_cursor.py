@@ -332,7 +332,8 @@ class Backoff:
 
 
 class ImapReader(threading.Thread):
-    """The long-running reader: connect, sync, wait; reconnect with capped exponential backoff."""
+    """The long-running reader: connect, sync, wait; reconnect with capped exponential backoff, which
+    starts again from the short delay once a session has completed a pass."""
 
     def __init__(self, app: App, process: Process, ssl_context: ssl.SSLContext | None = None, after=None,
                  backoff: Backoff | None = None):
@@ -371,6 +372,7 @@ class ImapReader(threading.Thread):
             woken_by = "start"
             while not self.stopping.is_set():
                 count = cursor.run_once()
+                self.backoff.reset()  # this session works: a later outage starts again from the short delay
                 if count:
                     log_event("imap_pass", woken_by=woken_by, messages=count)
                     if self.after:

@@ -1,13 +1,14 @@
 """Reading the list's mailbox over IMAP, against a real Dovecot."""
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 
 from sqlmodel import Session, func, select
 
 from bot.actions.pipeline import process_pending, retry
-from bot.inbound.imap_cursor import ImapAccount, ImapReader, MailboxCursor, connect
+from bot.inbound.imap_cursor import Backoff, ImapAccount, ImapReader, MailboxCursor, connect
 from bot.store.models import AuditLog, InboundMessage
 from tests.conftest import imap_env
 from tests.support import corpus
@@ -133,6 +134,25 @@ def test_idle_wakes_the_reader_and_a_dovecot_restart_loses_nothing(imap_app, mai
     finally:
         reader.stop()
     assert folder_counts(mailbox)["INBOX"] == 0
+
+
+def test_the_reconnect_delay_starts_again_after_a_session_that_worked(imap_app, mailbox, caplog):
+    caplog.set_level(logging.INFO, logger="kkrbot")
+    reader = ImapReader(imap_app, lambda: process_pending(imap_app), backoff=Backoff(first=0.05, cap=30))
+    mailbox.stop()
+    reader.start()
+    try:
+        wait_for(lambda: reader.backoff.current >= 0.4)  # a long outage: the delay has grown
+        mailbox.start()
+        wait_for(lambda: "event=imap_reconnected" in caplog.text)
+        mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+        wait_for(lambda: done_count(imap_app) == 1)  # the new session has worked
+        mailbox.restart()
+        wait_for(lambda: caplog.text.count("event=imap_reconnected") == 2)
+    finally:
+        reader.stop()
+    outages = [r.getMessage() for r in caplog.records if r.getMessage().startswith("event=imap_unavailable")]
+    assert len(outages) == 2 and all(line.endswith(" retry_in_s=0.05") for line in outages), outages
 
 
 def test_killed_between_storing_and_moving_it_handles_the_message_once_after_restart(tmp_path, mailbox):
