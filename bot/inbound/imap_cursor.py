@@ -2,12 +2,14 @@
 
 Per mailbox we keep UIDVALIDITY and the last UID stored. New mail is fetched with
 BODY.PEEK[] (never marking it \\Seen) in batches, and stored raw (deduped, like the
-SMTP receiver does) in the same transaction that advances the cursor. Only after a
-message's outcome is committed is it moved, in batches, into `<folder>/processed`
-(handled and ignored), `rejected`, `held` or `failed` (retries used up); folder
-names use the hierarchy delimiter the server reports. A message finished again after
-`kkrbot inbox retry` is moved on from the folder it was in to its new outcome's. A new
-UIDVALIDITY rescans the mailbox; the stored rows make sure nothing is handled twice or skipped.
+SMTP receiver does) in the same transaction that advances the cursor; a message whose
+FETCH brings no body is fetched again on the next pass, or recorded as gone if it has
+left the mailbox meanwhile, never skipped. Only after a message's outcome is committed
+is it moved, in batches, into `<folder>/processed` (handled and ignored), `rejected`,
+`held` or `failed` (retries used up); folder names use the hierarchy delimiter the
+server reports. A message finished again after `kkrbot inbox retry` is moved on from the
+folder it was in to its new outcome's. A new UIDVALIDITY rescans the mailbox; the
+stored rows make sure nothing is handled twice or skipped.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from sqlmodel import Session, select
 from bot.app import App
 from bot.core.logs import log_event
 from bot.core.pause import pause_point
-from bot.inbound.arrivals import Arrival, ImapOrigin, store_all
+from bot.inbound.arrivals import Arrival, ImapOrigin, record_gone, store_all
 from bot.inbound.imap_routing import route_message
 from bot.store.db import session_scope
 from bot.store.models import STATE_DONE, AdminEvent, ImapCursor, InboundMessage
@@ -134,7 +136,10 @@ class MailboxCursor:
             chunk = uids[start:start + self.settings.batch_size]
             sizes = {uid: data.get(b"RFC822.SIZE", 0) for uid, data in self.client.fetch(chunk, ["RFC822.SIZE"]).items()}
             for batch in self._by_bytes(chunk, sizes):
-                stored += self._store_batch(batch, self._fetch(batch, sizes), sizes)
+                count, complete = self._store_batch(batch, self._fetch(batch, sizes), sizes)
+                stored += count
+                if not complete:  # the cursor stopped before a message that came without its body
+                    return stored
         return stored
 
     def _by_bytes(self, uids: list[int], sizes: dict[int, int]):
@@ -173,30 +178,51 @@ class MailboxCursor:
                 session.add(cursor)
             return cursor.last_uid
 
-    def _store_batch(self, batch: list[int], fetched: dict[int, bytes], sizes: dict[int, int]) -> int:
-        """Store the batch raw and advance the cursor, in one transaction; move extra copies away."""
+    def _store_batch(self, batch: list[int], fetched: dict[int, bytes], sizes: dict[int, int]) -> tuple[int, bool]:
+        """Store the batch raw and advance the cursor, in one transaction; move extra copies away.
+
+        A UID whose FETCH brought no body is never skipped: if it has left the mailbox meanwhile it
+        is recorded as gone; if it is still there the cursor stops before it, so the next pass
+        fetches it (and what follows it) again. Returns how many were stored and whether the
+        cursor got past the whole batch."""
         now = self.app.clock.now()
-        arrivals = []
-        for uid in batch:
-            raw = fetched.get(uid)
-            if raw is None:
-                continue  # expunged meanwhile
-            address, delivered_to = route_message(raw, self.app.settings.networks)
-            oversize = sizes.get(uid, 0) if sizes.get(uid, 0) > self.limit else 0
-            arrivals.append(Arrival(raw, "imap", address, delivered_to, oversize=oversize,
-                                    imap=ImapOrigin(self.mailbox, self.uidvalidity, uid)))
+        missing = [uid for uid in batch if fetched.get(uid) is None]
+        still_there = self._still_in_mailbox(missing)
+        gone = [uid for uid in missing if uid not in still_there]
+        stop_at = min(still_there, default=max(batch) + 1)
+        arrivals = [self._arrival(uid, fetched[uid], sizes) for uid in batch if uid < stop_at and uid not in missing]
         with session_scope(self.app.engine) as session:
             stored = store_all(session, arrivals, now)
+            for uid in gone:
+                record_gone(session, ImapOrigin(self.mailbox, self.uidvalidity, uid), now)
             cursor = session.get(ImapCursor, self.mailbox)
-            cursor.last_uid, cursor.updated_at = max(batch), now
-        for arrival, item in zip(arrivals, stored):
-            log_event("stored", id=item.id, source="imap", uid=arrival.imap.uid, network=item.network,
-                      duplicate=item.duplicate or None)
+            cursor.last_uid, cursor.updated_at = stop_at - 1, now
+        self._log_batch(arrivals, stored, gone, still_there)
         pause_point("after-imap-store")
         copies = [arrival.imap.uid for arrival, item in zip(arrivals, stored) if item.copy]
         if copies:
             self._move(copies, self.folders["processed"])
-        return len(arrivals) - len(copies)
+        return len(arrivals) - len(copies), not still_there
+
+    def _arrival(self, uid: int, raw: bytes, sizes: dict[int, int]) -> Arrival:
+        address, delivered_to = route_message(raw, self.app.settings.networks)
+        oversize = sizes.get(uid, 0) if sizes.get(uid, 0) > self.limit else 0
+        return Arrival(raw, "imap", address, delivered_to, oversize=oversize,
+                       imap=ImapOrigin(self.mailbox, self.uidvalidity, uid))
+
+    def _still_in_mailbox(self, uids: list[int]) -> set[int]:
+        return set(self.client.search(["UID", ",".join(map(str, uids))])) & set(uids) if uids else set()
+
+    def _log_batch(self, arrivals: list[Arrival], stored: list, gone: list[int], still_there: set[int]) -> None:
+        for arrival, item in zip(arrivals, stored):
+            log_event("stored", id=item.id, source="imap", uid=arrival.imap.uid, network=item.network,
+                      duplicate=item.duplicate or None)
+        for uid in gone:
+            log_event("imap_message_gone", level=logging.WARNING, mailbox=self.mailbox, uid=uid,
+                      detail="left the mailbox before it could be read; recorded, nothing stored")
+        for uid in sorted(still_there):
+            log_event("imap_fetch_empty", level=logging.WARNING, mailbox=self.mailbox, uid=uid,
+                      detail="the server sent no body; fetched again on the next pass")
 
     # -- moving --------------------------------------------------------------------------------
     def move_finished(self) -> int:

@@ -14,7 +14,7 @@ from tests.conftest import imap_env
 from tests.support import corpus
 from tests.support.config import make_config
 from tests.support.inbound import issue_token
-from tests.support.process import BotProcess
+from tests.support.process import BotProcess, kkrbot
 
 MEMBER = ("Søren Ærø", "soren.aero@aarhus.example.dk")
 OUTSIDER = ("Peter Holm", "peter.holm@example.com")
@@ -256,3 +256,55 @@ def test_a_retried_message_whose_copy_was_deleted_by_hand_is_logged_once(imap_ap
     assert [r.getMessage() for r in caplog.records if "imap_copy_missing" in r.getMessage()] == [
         f"event=imap_copy_missing id={post_id} folder=kkrbot.failed target=kkrbot.processed"]
     assert folder_counts(mailbox)["kkrbot.failed"] == 1
+
+
+def test_a_message_expunged_between_search_and_fetch_is_recorded_as_gone(imap_app, mailbox, caplog):
+    mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+    vanishing = mailbox.append(corpus.load("post-windows-1252.eml", sender=MEMBER))
+    mailbox.append(corpus.load("command-hjaelp.eml", sender=MEMBER))
+    cursor = cursor_for(imap_app, mailbox)
+    fetch = cursor._fetch
+
+    def another_client_moves_one_away_first(batch, sizes):
+        with mailbox._session() as client:
+            client.select_folder("INBOX")
+            client.delete_messages([vanishing])
+            client.expunge()
+        return fetch(batch, sizes)
+
+    cursor._fetch = another_client_moves_one_away_first
+    cursor.run_once()
+    by_uid = {r.imap_uid: r for r in rows(imap_app)}
+    assert sorted(by_uid) == [vanishing - 1, vanishing, vanishing + 1]
+    assert (by_uid[vanishing - 1].outcome, by_uid[vanishing + 1].outcome) == ("handled", "handled")
+    gone = by_uid[vanishing]
+    assert (gone.state, gone.outcome, gone.rule, gone.raw) == ("done", "ignored", "imap-gone", b"")
+    assert gone.reason == f"gone from INBOX (UID {vanishing}) before it could be read: nothing was stored"
+    assert f"event=imap_message_gone mailbox=INBOX uid={vanishing}" in caplog.text
+    inbox = kkrbot(imap_app.settings.config_dir, "inbox")
+    assert inbox.returncode == 0 and f"gone from INBOX (UID {vanishing})" in inbox.stdout
+    assert folder_counts(mailbox)["INBOX"] == 0
+
+
+def test_a_message_whose_fetch_returns_no_body_is_fetched_again_on_the_next_pass(imap_app, mailbox, caplog):
+    mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+    bodiless = mailbox.append(corpus.load("command-hjaelp.eml", sender=MEMBER))
+    mailbox.append(corpus.load("post-windows-1252.eml", sender=MEMBER))
+    cursor = cursor_for(imap_app, mailbox)
+    fetch, calls = cursor._fetch, []
+
+    def server_leaves_out_one_body_once(batch, sizes):  # as Exchange sometimes does under load
+        calls.append(batch)
+        fetched = fetch(batch, sizes)
+        return {uid: raw for uid, raw in fetched.items() if uid != bodiless or len(calls) > 1}
+
+    cursor._fetch = server_leaves_out_one_body_once
+    cursor.run_once()
+    assert [r.imap_uid for r in rows(imap_app)] == [bodiless - 1]  # the cursor stopped before the hole
+    assert f"event=imap_fetch_empty mailbox=INBOX uid={bodiless}" in caplog.text
+    assert folder_counts(mailbox)["INBOX"] == 2  # still there, waiting for the next pass
+    cursor.run_once()
+    stored = rows(imap_app)
+    assert sorted(r.imap_uid for r in stored) == [bodiless - 1, bodiless, bodiless + 1]
+    assert all(r.outcome == "handled" and r.attempts == 1 for r in stored)  # each handled once
+    assert folder_counts(mailbox)["INBOX"] == 0
