@@ -382,13 +382,20 @@ class ImapReader(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            try:
-                self._session()
+            delay = self.connect_once()
+            if delay is None:
                 return
-            except Exception as error:  # noqa: BLE001 - any failure: back off and reconnect
-                delay = self.backoff.next()
-                self._failed(error, delay)
-                self.stopping.wait(delay)
+            self.stopping.wait(delay)
+
+    def connect_once(self) -> float | None:
+        """One session: None once stopped, else (it failed) how long to wait before the next."""
+        try:
+            self._session()
+            return None
+        except Exception as error:  # noqa: BLE001 - any failure: back off and reconnect
+            delay = self.backoff.next()
+            self._failed(error, delay)
+            return delay
 
     def _session(self) -> None:
         client = connect(self.account, self.ssl_context)
