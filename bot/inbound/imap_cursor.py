@@ -20,6 +20,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Callable
 
 from imapclient import IMAPClient
@@ -38,7 +39,7 @@ FOLDER_BY_OUTCOME = {"handled": "processed", "ignored": "processed", "rejected":
                      "failed": "failed"}
 IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: re-issue IDLE before the server's 29-minute timeout
 BACKOFF_CAP_SECONDS = 60
-LOGIN_ALARM_SECONDS = 15 * 60
+LOGIN_ALARM = timedelta(minutes=15)
 FETCH_BYTES = 20 * 1024 * 1024
 
 
@@ -372,7 +373,7 @@ class ImapReader(threading.Thread):
         self.ssl_context = ssl_context
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.failing_since: float | None = None
+        self.failing_since: datetime | None = None
         self.alarm_raised = False
 
     def stop(self, timeout: float = 15) -> None:
@@ -418,15 +419,17 @@ class ImapReader(threading.Thread):
                 pass
 
     def _failed(self, error: Exception, retry_in: float) -> None:
-        now = time.monotonic()
+        """Log the first failure of an outage; tell the administrator once it has lasted 15 minutes
+        (by the app's clock, so the alarm can be tested and agrees with every other time the bot keeps)."""
+        now = self.app.clock.now()
         if self.failing_since is None:
             self.failing_since = now
             log_event("imap_unavailable", level=logging.WARNING, error=type(error).__name__,
                       detail=str(error)[:200], host=self.account.host, retry_in_s=retry_in)
-        elif now - self.failing_since > LOGIN_ALARM_SECONDS and not self.alarm_raised:
+        elif now - self.failing_since > LOGIN_ALARM and not self.alarm_raised:
             try:
                 with session_scope(self.app.engine) as session:
-                    session.add(AdminEvent(at=self.app.clock.now(), kind="imap-failing",
+                    session.add(AdminEvent(at=now, kind="imap-failing",
                                            detail=f"IMAP {self.account.host}: failing for over 15 minutes: "
                                                   f"{type(error).__name__}: {str(error)[:200]}"))
                 self.alarm_raised = True
@@ -436,5 +439,5 @@ class ImapReader(threading.Thread):
     def _recovered(self) -> None:
         if self.failing_since is not None:
             log_event("imap_reconnected", host=self.account.host,
-                      after_s=round(time.monotonic() - self.failing_since, 1))
+                      after_s=round((self.app.clock.now() - self.failing_since).total_seconds(), 1))
         self.failing_since, self.alarm_raised = None, False

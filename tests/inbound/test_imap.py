@@ -9,10 +9,10 @@ from sqlmodel import Session, func, select
 
 from bot.actions.pipeline import process_pending, retry
 from bot.inbound.imap_cursor import Backoff, ImapAccount, ImapReader, MailboxCursor, connect
-from bot.store.models import AuditLog, InboundMessage
+from bot.store.models import AdminEvent, AuditLog, InboundMessage
 from tests.conftest import imap_env
 from tests.support import corpus
-from tests.support.config import make_config
+from tests.support.config import free_port, make_config
 from tests.support.inbound import issue_token
 from tests.support.process import BotProcess, kkrbot
 
@@ -153,6 +153,35 @@ def test_the_reconnect_delay_starts_again_after_a_session_that_worked(imap_app, 
         reader.stop()
     outages = [r.getMessage() for r in caplog.records if r.getMessage().startswith("event=imap_unavailable")]
     assert len(outages) == 2 and all(line.endswith(" retry_in_s=0.05") for line in outages), outages
+
+
+def test_imap_failing_for_over_15_minutes_is_recorded_once_for_the_administrator(tmp_path, clock):
+    from bot.app import App
+    from bot.config.settings import load_settings
+    from bot.startup import prepare_database
+
+    nobody_listens = f"IMAP_HOST=127.0.0.1\nIMAP_PORT={free_port()}\nIMAP_USER=u\nIMAP_PASSWORD=p\nIMAP_TLS=none\n"
+    config = make_config(tmp_path, bot_toml={"inbound": '"imap"'}, env=nobody_listens)
+    app = App.create(load_settings(config, environ={}), clock, create_secret=True)
+    prepare_database(app)
+    reader = ImapReader(app, lambda: 0)
+
+    def alarms() -> list[str]:
+        with Session(app.engine) as session:
+            return [e.detail for e in session.exec(select(AdminEvent).where(AdminEvent.kind == "imap-failing"))]
+
+    for minutes in (0, 7, 7):  # refused for 14 minutes: not yet
+        clock.advance(minutes=minutes)
+        assert reader.connect_once() is not None
+    assert alarms() == []
+    clock.advance(minutes=2)
+    reader.connect_once()
+    [alarm] = alarms()
+    assert alarm.startswith("IMAP 127.0.0.1: failing for over 15 minutes: ConnectionRefusedError")
+    clock.advance(minutes=30)
+    reader.connect_once()
+    assert len(alarms()) == 1  # once per outage
+    app.engine.dispose()
 
 
 def test_killed_between_storing_and_moving_it_handles_the_message_once_after_restart(tmp_path, mailbox):

@@ -169,3 +169,36 @@ def test_results_the_database_cannot_take_are_kept_and_nothing_is_sent_twice(tmp
     send_due(app, sender)
     assert len(smtp_sink.received) == 3 and {s for _, s in statuses(app)} == {"sent"}
     app.engine.dispose()
+
+
+def test_smtp_failing_for_over_15_minutes_is_recorded_once_for_the_administrator(tmp_path, clock):
+    from bot.app import App
+    from bot.config.settings import load_settings
+    from bot.startup import prepare_database
+    from tests.support.config import free_port, make_config
+
+    nobody_listens = f"SMTP_HOST=127.0.0.1\nSMTP_PORT={free_port()}\nSMTP_TLS=none\n"
+    config = make_config(tmp_path, bot_toml={"outbound": '"smtp"'}, env=nobody_listens)
+    app = App.create(load_settings(config, environ={}), clock, create_secret=True)
+    prepare_database(app)
+    sender = SmtpSender(app.settings, clock=clock)
+
+    def alarms() -> list[str]:
+        with Session(app.engine) as session:
+            return [e.detail for e in session.exec(select(AdminEvent).where(AdminEvent.kind == "smtp-failing"))]
+
+    def try_to_send(after_minutes: int) -> None:
+        clock.advance(minutes=after_minutes)
+        queue(app, people=PEOPLE[:1], key=f"at-{clock.now():%H%M}")  # always something due
+        assert send_due(app, sender) >= 1
+
+    for minutes in (0, 7, 7):  # refused for 14 minutes: not yet
+        try_to_send(minutes)
+    assert alarms() == []
+    try_to_send(2)
+    [alarm] = alarms()
+    assert alarm.startswith(f"SMTP 127.0.0.1:{sender.port}: failing for over 15 minutes: ConnectionRefusedError")
+    try_to_send(30)
+    assert len(alarms()) == 1  # once per outage
+    sender.close()
+    app.engine.dispose()
