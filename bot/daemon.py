@@ -89,6 +89,7 @@ def run(app: App) -> None:
     port = receiver.port if receiver else 0
     print(describe(app, port), flush=True)
     log_event("started", inbound=app.settings.inbound, outbound=app.settings.outbound)
+    admin_notices.warn_if_unaddressed(app)
     _wait_for_signal()
     log_event("stopping")
     scheduler.shutdown(wait=True)
