@@ -24,6 +24,7 @@ from bot.inbound.receiver import ListReceiver, start_receiver
 from bot.meetings.sync import sync_config
 from bot.outbound import admin_notices
 from bot.outbound.admin_notices import send_admin_notice
+from bot.outbound.database_alarm import DatabaseAlarm
 from bot.outbound.send import flush_outbox, make_sender
 from bot.startup import prepare_database
 from bot.store.db import session_scope
@@ -72,15 +73,18 @@ def run(app: App) -> None:
     prepare_database(app)
     outbound = make_sender(app.settings)
     tell = lambda detail: admin_notices.record(app, "storage-error", detail)  # noqa: E731
+    alarm = DatabaseAlarm(app)  # the first failure of an outage, at once and without the database
     on_refused = partial(record_refusals, app)  # a 5xx counts against the address, like a bounce
-    sender = WakeableLoop("outbox-sender", lambda: flush_outbox(app, outbound, on_refused), on_recovered=tell)
-    worker = WakeableLoop("inbound-worker", lambda: process_pending(app), after=sender.wake, on_recovered=tell)
+    sender = WakeableLoop("outbox-sender", lambda: flush_outbox(app, outbound, on_refused), on_recovered=tell,
+                          on_failing=alarm)
+    worker = WakeableLoop("inbound-worker", lambda: process_pending(app), after=sender.wake, on_recovered=tell,
+                          on_failing=alarm)
     sender.start()
     worker.start()
     receiver = reader = None
     if app.settings.inbound == "smtp":
         receiver = start_receiver(app.settings, ListReceiver(app.settings, app.engine, app.clock, worker.wake,
-                                                             on_recovered=tell))
+                                                             on_recovered=tell, on_failing=alarm))
     else:
         reader = ImapReader(app, lambda: process_pending(app), after=sender.wake)
         reader.start()
