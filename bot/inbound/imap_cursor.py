@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from imapclient import IMAPClient
-from sqlalchemy import and_, case, or_, update
+from sqlalchemy import Row, and_, case, or_, update
 from sqlmodel import Session, select
 
 from bot.app import App
@@ -275,7 +275,7 @@ class MailboxCursor:
         finally:
             self.client.select_folder(self.mailbox, readonly=False)
 
-    def _refile_one(self, row) -> None:
+    def _refile_one(self, row: Row) -> None:
         target = self._folder_for(row.outcome)
         self.client.select_folder(row.imap_folder, readonly=False)
         uid = self._uid_in_selected_folder(row)
@@ -287,7 +287,7 @@ class MailboxCursor:
         self._mark_moved([row.id], target)
         log_event("imap_refiled", id=row.id, source=row.imap_folder, folder=target)
 
-    def _uid_in_selected_folder(self, row) -> int | None:
+    def _uid_in_selected_folder(self, row: Row) -> int | None:
         """A stored message's UID here: searched by Message-ID and size, confirmed by the hash of what we stored
         (the whole message, or only the header of one over the size limit)."""
         criteria: list = ["LARGER", max(row.size - 1, 0), "SMALLER", row.size + 1]
