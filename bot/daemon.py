@@ -26,6 +26,7 @@ from bot.inbound.receiver import ListReceiver, start_receiver
 from bot.meetings.sync import sync_config
 from bot.outbound import admin_notices
 from bot.outbound.admin_notices import send_admin_notice
+from bot.outbound.database_alarm import DatabaseAlarm
 from bot.outbound.send import Sender, flush_outbox, make_sender
 from bot.startup import prepare_database
 from bot.store.db import session_scope
@@ -87,12 +88,13 @@ def run(app: App) -> None:
     prepare_database(app)
     outbound = make_sender(app.settings)
     tell = lambda detail: admin_notices.record(app, "storage-error", detail)  # noqa: E731
-    sender = WakeableLoop("outbox-sender", lambda: send_outbox(app, outbound), on_recovered=tell)
-    handler = (ListReceiver(app.settings, app.engine, app.clock, lambda: worker.wake(), on_recovered=tell)
-               if app.settings.inbound == "smtp" else None)
+    alarm = DatabaseAlarm(app)  # the first failure of an outage, at once and without the database
+    sender = WakeableLoop("outbox-sender", lambda: send_outbox(app, outbound), on_recovered=tell, on_failing=alarm)
+    handler = (ListReceiver(app.settings, app.engine, app.clock, lambda: worker.wake(), on_recovered=tell,
+                            on_failing=alarm) if app.settings.inbound == "smtp" else None)
     gate = handler.committer if handler else None  # arrivals are stored before mail is processed
     worker = WakeableLoop("inbound-worker", lambda: process_pending(app, gate=gate), after=sender.wake,
-                          on_recovered=tell)
+                          on_recovered=tell, on_failing=alarm)
     sender.start()
     worker.start()
     receiver = reader = None
@@ -106,6 +108,7 @@ def run(app: App) -> None:
     port = receiver.port if receiver else 0
     print(describe(app, port), flush=True)
     log_event("started", inbound=app.settings.inbound, outbound=app.settings.outbound)
+    admin_notices.warn_if_unaddressed(app)
     _wait_for_signal()
     log_event("stopping")
     scheduler.shutdown(wait=True)

@@ -16,15 +16,18 @@ from bot.core.logs import log_event
 
 class WakeableLoop(threading.Thread):
     """A job run on every wake. If it raises (the database locked or gone, the disk full), the loop
-    goes on; once the job works again, `on_recovered` hears what went wrong and for how long, so the
-    administrator can be told (through the database, which was the thing failing)."""
+    goes on. The first failure of an outage goes to `on_failing` (where, what) at once, which must
+    not need the database; once the job works again, `on_recovered` hears what went wrong and how
+    often, so it can be recorded (through the database, which works again by then)."""
 
     def __init__(self, name: str, job: Callable[[], object], after: Callable[[], None] | None = None,
-                 on_recovered: Callable[[str], None] | None = None):
+                 on_recovered: Callable[[str], None] | None = None,
+                 on_failing: Callable[[str, str], object] | None = None):
         super().__init__(name=name, daemon=True)
         self.job = job
         self.after = after
         self.on_recovered = on_recovered
+        self.on_failing = on_failing
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._failures: list[str] = []
@@ -51,8 +54,17 @@ class WakeableLoop(threading.Thread):
                 self._failures.append(f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}")
                 log_event("worker_error", level=logging.ERROR, worker=self.name, error=type(error).__name__,
                           detail=str(error)[:200])
+                if len(self._failures) == 1:
+                    self._failing(self._failures[0])
                 continue
             self._recovered()
+
+    def _failing(self, failure: str) -> None:
+        if self.on_failing:
+            try:
+                self.on_failing(self.name, failure)
+            except Exception:  # noqa: BLE001 - telling must not break the loop
+                log_event("worker_tell_failed", level=logging.ERROR, worker=self.name)
 
     def _recovered(self) -> None:
         if self._failures and self.on_recovered:

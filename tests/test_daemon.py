@@ -58,3 +58,34 @@ def test_a_message_stored_but_not_finished_before_sigkill_is_handled_once_after_
     assert database_rows(tmp_path, "select count(*) from outboxmessage where kind = 'post'") == [(13,)]
     assert database_rows(tmp_path, "select count(*) from auditlog where action like 'inbound-%'") == [(1,)]
     assert restarted.log().count("event=outcome") == 1
+
+
+def test_a_locked_database_is_reported_at_the_first_451_without_the_database(tmp_path):
+    import mailbox
+    import smtplib
+
+    import pytest
+
+    port = free_port()
+    config = make_config(tmp_path, port=port, bot_toml={"processing.busy_timeout_ms": "200"})
+    bot = BotProcess(config)
+    try:
+        bot.first_line()
+        blocker = sqlite3.connect(tmp_path / "var" / "kkrbot.sqlite3", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database and does not let go
+        for _ in range(2):
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                post(port)
+            assert refused.value.smtp_code == 451
+        bot.wait_for_log("event=database_alarm_sent")
+        sent = mailbox.Maildir(tmp_path / "var" / "sent", create=False)
+        [alarm] = [m for m in sent if m["X-Kkrbot-Kind"] == "database-alarm"]  # one for the outage, not per 451
+        assert alarm["To"] == "it-drift@kl.example.dk"
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        post(port)  # stored again: the outage is recorded in the database, for the next admin-notice
+        bot.wait_for_log("event=outcome")
+    finally:
+        bot.stop()
+    assert database_rows(tmp_path, "select kind from adminevent") == [("storage-error",)]
+    assert bot.log().count("event=database_alarm_sent") == 1

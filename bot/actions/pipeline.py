@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -35,6 +36,8 @@ GATE_WAIT_SECONDS = 1.0  # the longest the worker waits for arrivals to be store
 # A mail up to this size is read whole, for its defects; a larger one (a post with big attachments)
 # only as far as the rules and its handler need, so relaying it does not take it apart in memory.
 WHOLE_PARSE_BYTES = 1024 * 1024
+DUPLICATE = "duplicate"  # the rule (and kind) of a copy that another copy of the same mail stands for
+FAILED = "failed"  # the outcome of a message set aside after max_attempts
 
 
 class Gate(Protocol):
@@ -142,7 +145,7 @@ def _decide(app: App, session: Session, row: InboundMessage, mail: ParsedMail) -
     twin = other_copy(session, row)
     if twin is not None:
         return Outcome(IGNORED, f"another copy of #{twin} (same Message-ID for this network)",
-                       rule="duplicate", kind="duplicate")
+                       rule=DUPLICATE, kind=DUPLICATE)
     null_sender = (row.source == "smtp" and row.envelope_from in ("", "<>")) or \
         mail.header("Return-Path").strip() == "<>"
     inbound = Inbound(mail=mail, network=settings.network(address.network), address=address, null_sender=null_sender)
@@ -154,21 +157,51 @@ def other_copy(session: Session, row: InboundMessage) -> int | None:
     """The copy of this message that stands for all copies sent to one network, if not this one.
 
     One mail can reach a network twice: to `list+<token>` with the list itself in Cc, or
-    again through a backup MX with other trace headers. Only one copy acts: the one sent to
-    a `+tag` address (it carries the token), else the first stored.
+    again through a backup MX with other trace headers. Exactly one copy acts, in whatever
+    order and batches the copies come: a copy that has already acted stands for the rest
+    (a later `+tag` copy must not act again); until one has, the one sent to a `+tag`
+    address (it carries the token), else the first stored.
     """
     if row.message_id_synthetic:
         return None
-    # Only the Message-ID in the query, so SQLite uses its index (network_slug alone matches everything).
-    same_id = session.exec(select(InboundMessage.id, InboundMessage.delivered_to, InboundMessage.network_slug)
-                           .where(InboundMessage.message_id == row.message_id)).all()
-    others = [(other_id, delivered_to) for other_id, delivered_to, network in same_id
-              if network == row.network_slug and other_id != row.id]
-    if not others:
-        return None
-    copies = [(row.id, row.delivered_to), *others]
-    chosen = min(copies, key=lambda c: ("+" not in c[1].split("@")[0], c[0]))[0]
+    copies = _copies_for_network(session, row)
+    acted = [copy.id for copy in copies if copy.acted]
+    if acted:
+        return acted[0]
+    waiting = [(row.id, row.delivered_to), *((copy.id, copy.delivered_to) for copy in copies if copy.waiting)]
+    chosen = min(waiting, key=lambda c: ("+" not in c[1].split("@")[0], c[0]))[0]
     return None if chosen == row.id else chosen
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """Another stored copy of a message, as committed (a batch's own decisions are not flushed yet)."""
+
+    id: int
+    delivered_to: str
+    state: str
+    outcome: str | None
+    rule: str
+
+    @property
+    def acted(self) -> bool:
+        """Finished on its own account: not set aside as a duplicate, not failed (a failed copy did nothing)."""
+        return self.state == STATE_DONE and self.outcome != FAILED and self.rule != DUPLICATE
+
+    @property
+    def waiting(self) -> bool:
+        return self.state == STATE_NEW
+
+
+def _copies_for_network(session: Session, row: InboundMessage) -> list[_Copy]:
+    # Only the Message-ID in the query, so SQLite uses its index (network_slug alone matches everything).
+    same_id = session.exec(select(InboundMessage.id, InboundMessage.delivered_to, InboundMessage.network_slug,
+                                  InboundMessage.state, InboundMessage.outcome, InboundMessage.rule)
+                           .where(InboundMessage.message_id == row.message_id)
+                           .order_by(InboundMessage.id)).all()
+    return [_Copy(copy_id, delivered_to, state, outcome, rule)
+            for copy_id, delivered_to, network, state, outcome, rule in same_id
+            if network == row.network_slug and copy_id != row.id]
 
 
 def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -> dict:
@@ -197,7 +230,7 @@ def _record_failure(app: App, inbound_id: int, error: Exception) -> None:
         row.attempts += 1
         row.reason = f"{type(error).__name__}: {error}"[:500]
         if row.attempts >= settings.max_attempts:
-            row.state, row.outcome, row.finished_at = STATE_DONE, "failed", now
+            row.state, row.outcome, row.finished_at = STATE_DONE, FAILED, now
             session.add(AuditLog(at=now, actor="system", action="inbound-failed",
                                  network_slug=row.network_slug, message_id=row.message_id,
                                  detail=row.reason[:200]))
@@ -212,7 +245,10 @@ def _record_failure(app: App, inbound_id: int, error: Exception) -> None:
 
 
 def retry(app: App, inbound_id: int) -> bool:
-    """`kkrbot inbox retry ID`: put a failed (or any finished) message back in the queue."""
+    """`kkrbot inbox retry ID`: put a failed (or any finished) message back in the queue.
+
+    Its IMAP copy stays where it is (`imap_folder`) until the new outcome is committed; the
+    IMAP cursor then moves it on to that outcome's folder."""
     with session_scope(app.engine) as session:
         row = session.get(InboundMessage, inbound_id)
         if row is None:

@@ -16,6 +16,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from bot.app import App
+from bot.outbound import admin_notices
 from bot.people.contacts import ImportReport
 from bot.store.blobs import read_heads
 from bot.store.models import Contact, InboundMessage, Meeting, Membership, Network, OutboxMessage
@@ -51,8 +52,11 @@ def print_status(app: App) -> None:
         inbound = dict(session.exec(select(func.coalesce(InboundMessage.outcome, "pending"), func.count())
                                     .group_by(func.coalesce(InboundMessage.outcome, "pending"))).all())
         outbox = dict(session.exec(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
+        events = admin_notices.unreported(session)
     console.print("inbound: " + (", ".join(f"{k} {v}" for k, v in sorted(inbound.items())) or "none"))
     console.print("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(outbox.items())) or "none"))
+    unsent = "" if app.settings.admin_address else " (admin_address is not set: no notice is sent)"
+    console.print(f"administrator events not yet reported: {events}{unsent}")
 
 
 def print_inbox(app: App, outcome: str | None, limit: int) -> None:

@@ -2,30 +2,35 @@
 
 Per mailbox we keep UIDVALIDITY and the last UID stored. New mail is fetched with
 BODY.PEEK[] (never marking it \\Seen) in batches, and stored raw (deduped, like the
-SMTP receiver does) in the same transaction that advances the cursor. Only after a
-message's outcome is committed is it moved, in batches, into `<folder>/processed`
-(handled and ignored), `rejected`, `held` or `failed` (retries used up); folder
-names use the hierarchy delimiter the server reports. A new UIDVALIDITY rescans the
-mailbox; the stored rows make sure nothing is handled twice or skipped.
+SMTP receiver does) in the same transaction that advances the cursor; a message whose
+FETCH brings no body is fetched again on the next pass, or recorded as gone if it has
+left the mailbox meanwhile, never skipped. Only after a message's outcome is committed
+is it moved, in batches, into `<folder>/processed` (handled and ignored), `rejected`,
+`held` or `failed` (retries used up); folder names use the hierarchy delimiter the
+server reports. A message finished again after `kkrbot inbox retry` is moved on from the
+folder it was in to its new outcome's. A new UIDVALIDITY rescans the mailbox; the
+stored rows make sure nothing is handled twice or skipped.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import ssl
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Callable
 
 from imapclient import IMAPClient
-from sqlalchemy import update
+from sqlalchemy import Row, and_, case, or_, update
 from sqlmodel import Session, select
 
 from bot.app import App
 from bot.core.logs import log_event
 from bot.core.pause import pause_point
-from bot.inbound.arrivals import Arrival, ImapOrigin, store_all
+from bot.inbound.arrivals import Arrival, ImapOrigin, record_gone, store_all
 from bot.inbound.imap_routing import route_message
 from bot.store.db import session_scope
 from bot.store.models import STATE_DONE, AdminEvent, ImapCursor, InboundMessage
@@ -34,7 +39,7 @@ FOLDER_BY_OUTCOME = {"handled": "processed", "ignored": "processed", "rejected":
                      "failed": "failed"}
 IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: re-issue IDLE before the server's 29-minute timeout
 BACKOFF_CAP_SECONDS = 60
-LOGIN_ALARM_SECONDS = 15 * 60
+LOGIN_ALARM = timedelta(minutes=15)
 FETCH_BYTES = 20 * 1024 * 1024
 
 
@@ -132,7 +137,10 @@ class MailboxCursor:
             chunk = uids[start:start + self.settings.batch_size]
             sizes = {uid: data.get(b"RFC822.SIZE", 0) for uid, data in self.client.fetch(chunk, ["RFC822.SIZE"]).items()}
             for batch in self._by_bytes(chunk, sizes):
-                stored += self._store_batch(batch, self._fetch(batch, sizes), sizes)
+                count, complete = self._store_batch(batch, self._fetch(batch, sizes), sizes)
+                stored += count
+                if not complete:  # the cursor stopped before a message that came without its body
+                    return stored
         return stored
 
     def _by_bytes(self, uids: list[int], sizes: dict[int, int]):
@@ -171,47 +179,126 @@ class MailboxCursor:
                 session.add(cursor)
             return cursor.last_uid
 
-    def _store_batch(self, batch: list[int], fetched: dict[int, bytes], sizes: dict[int, int]) -> int:
-        """Store the batch raw and advance the cursor, in one transaction; move extra copies away."""
+    def _store_batch(self, batch: list[int], fetched: dict[int, bytes], sizes: dict[int, int]) -> tuple[int, bool]:
+        """Store the batch raw and advance the cursor, in one transaction; move extra copies away.
+
+        A UID whose FETCH brought no body is never skipped: if it has left the mailbox meanwhile it
+        is recorded as gone; if it is still there the cursor stops before it, so the next pass
+        fetches it (and what follows it) again. Returns how many were stored and whether the
+        cursor got past the whole batch."""
         now = self.app.clock.now()
-        arrivals = []
-        for uid in batch:
-            raw = fetched.get(uid)
-            if raw is None:
-                continue  # expunged meanwhile
-            address, delivered_to = route_message(raw, self.app.settings.networks)
-            oversize = sizes.get(uid, 0) if sizes.get(uid, 0) > self.limit else 0
-            arrivals.append(Arrival(raw, "imap", address, delivered_to, oversize=oversize,
-                                    imap=ImapOrigin(self.mailbox, self.uidvalidity, uid)))
+        missing = [uid for uid in batch if fetched.get(uid) is None]
+        still_there = self._still_in_mailbox(missing)
+        gone = [uid for uid in missing if uid not in still_there]
+        stop_at = min(still_there, default=max(batch) + 1)
+        arrivals = [self._arrival(uid, fetched[uid], sizes) for uid in batch if uid < stop_at and uid not in missing]
         with session_scope(self.app.engine) as session:
             stored = store_all(session, arrivals, now)
+            for uid in gone:
+                record_gone(session, ImapOrigin(self.mailbox, self.uidvalidity, uid), now)
             cursor = session.get(ImapCursor, self.mailbox)
-            cursor.last_uid, cursor.updated_at = max(batch), now
-        for arrival, item in zip(arrivals, stored):
-            log_event("stored", id=item.id, source="imap", uid=arrival.imap.uid, network=item.network,
-                      duplicate=item.duplicate or None)
+            cursor.last_uid, cursor.updated_at = stop_at - 1, now
+        self._log_batch(arrivals, stored, gone, still_there)
         pause_point("after-imap-store")
         copies = [arrival.imap.uid for arrival, item in zip(arrivals, stored) if item.copy]
         if copies:
             self._move(copies, self.folders["processed"])
-        return len(arrivals) - len(copies)
+        return len(arrivals) - len(copies), not still_there
+
+    def _arrival(self, uid: int, raw: bytes, sizes: dict[int, int]) -> Arrival:
+        address, delivered_to = route_message(raw, self.app.settings.networks)
+        oversize = sizes.get(uid, 0) if sizes.get(uid, 0) > self.limit else 0
+        return Arrival(raw, "imap", address, delivered_to, oversize=oversize,
+                       imap=ImapOrigin(self.mailbox, self.uidvalidity, uid))
+
+    def _still_in_mailbox(self, uids: list[int]) -> set[int]:
+        return set(self.client.search(["UID", ",".join(map(str, uids))])) & set(uids) if uids else set()
+
+    def _log_batch(self, arrivals: list[Arrival], stored: list, gone: list[int], still_there: set[int]) -> None:
+        for arrival, item in zip(arrivals, stored):
+            log_event("stored", id=item.id, source="imap", uid=arrival.imap.uid, network=item.network,
+                      duplicate=item.duplicate or None)
+        for uid in gone:
+            log_event("imap_message_gone", level=logging.WARNING, mailbox=self.mailbox, uid=uid,
+                      detail="left the mailbox before it could be read; recorded, nothing stored")
+        for uid in sorted(still_there):
+            log_event("imap_fetch_empty", level=logging.WARNING, mailbox=self.mailbox, uid=uid,
+                      detail="the server sent no body; fetched again on the next pass")
 
     # -- moving --------------------------------------------------------------------------------
     def move_finished(self) -> int:
-        """Move every finished message of this mailbox (and UIDVALIDITY) to its outcome's folder."""
-        with Session(self.app.engine) as session:
-            rows = session.exec(select(InboundMessage.id, InboundMessage.imap_uid, InboundMessage.outcome).where(
-                InboundMessage.imap_mailbox == self.mailbox, InboundMessage.imap_uidvalidity == self.uidvalidity,
-                InboundMessage.state == STATE_DONE, InboundMessage.imap_folder == None)).all()  # noqa: E711
+        """Move every finished message of this mailbox (and UIDVALIDITY) to its outcome's folder, and
+        one finished again after `kkrbot inbox retry` from the folder it was in to its new outcome's."""
+        fresh, refiled = self._finished_rows()
         by_folder: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for row_id, uid, outcome in rows:
-            by_folder[self.folders[FOLDER_BY_OUTCOME.get(outcome, "held")]].append((row_id, uid))
+        for row_id, uid, outcome in fresh:
+            by_folder[self._folder_for(outcome)].append((row_id, uid))
         for folder, items in by_folder.items():
             for start in range(0, len(items), 500):
                 chunk = items[start:start + 500]
                 self._move([uid for _, uid in chunk], folder)
                 self._mark_moved([row_id for row_id, _ in chunk], folder)
-        return len(rows)
+        if refiled:
+            self._refile(refiled)
+        return len(fresh) + len(refiled)
+
+    def _finished_rows(self) -> tuple[list[tuple[int, int, str]], list[int]]:
+        """(id, uid, outcome) of finished rows still in the mailbox, and the ids of rows whose copy sits
+        in one of our folders other than their outcome's: one query, since both scan the finished rows."""
+        outcome_folder = case({outcome: self.folders[kind] for outcome, kind in FOLDER_BY_OUTCOME.items()},
+                              value=InboundMessage.outcome, else_=self.folders["held"])
+        in_mailbox = and_(InboundMessage.imap_uidvalidity == self.uidvalidity,
+                          InboundMessage.imap_folder == None)  # noqa: E711
+        misfiled = and_(InboundMessage.imap_folder.in_(list(self.folders.values())),
+                        InboundMessage.imap_folder != outcome_folder)
+        with Session(self.app.engine) as session:
+            rows = session.exec(select(InboundMessage.id, InboundMessage.imap_uid, InboundMessage.outcome,
+                                       InboundMessage.imap_folder).where(
+                InboundMessage.imap_mailbox == self.mailbox, InboundMessage.state == STATE_DONE,
+                or_(in_mailbox, misfiled))).all()
+        fresh = [(row_id, uid, outcome) for row_id, uid, outcome, folder in rows if folder is None]
+        return fresh, [row_id for row_id, _, _, folder in rows if folder is not None]
+
+    def _folder_for(self, outcome: str | None) -> str:
+        return self.folders[FOLDER_BY_OUTCOME.get(outcome, "held")]
+
+    def _refile(self, row_ids: list[int]) -> None:
+        """Move each retried message's copy from the folder it was in; then back to the mailbox (IDLE watches it)."""
+        with Session(self.app.engine) as session:
+            rows = session.exec(select(InboundMessage.id, InboundMessage.imap_folder, InboundMessage.outcome,
+                                       InboundMessage.message_id, InboundMessage.message_id_synthetic,
+                                       InboundMessage.size, InboundMessage.content_hash)
+                                .where(InboundMessage.id.in_(row_ids))).all()
+        try:
+            for row in rows:
+                self._refile_one(row)
+        finally:
+            self.client.select_folder(self.mailbox, readonly=False)
+
+    def _refile_one(self, row: Row) -> None:
+        target = self._folder_for(row.outcome)
+        self.client.select_folder(row.imap_folder, readonly=False)
+        uid = self._uid_in_selected_folder(row)
+        if uid is None:  # removed by hand meanwhile: say so once, and stop looking for it
+            log_event("imap_copy_missing", level=logging.WARNING, id=row.id, folder=row.imap_folder, target=target)
+            self._mark_moved([row.id], "")
+            return
+        self._move([uid], target)
+        self._mark_moved([row.id], target)
+        log_event("imap_refiled", id=row.id, source=row.imap_folder, folder=target)
+
+    def _uid_in_selected_folder(self, row: Row) -> int | None:
+        """A stored message's UID here: searched by Message-ID and size, confirmed by the hash of what we stored
+        (the whole message, or only the header of one over the size limit)."""
+        criteria: list = ["LARGER", max(row.size - 1, 0), "SMALLER", row.size + 1]
+        if not row.message_id_synthetic:
+            criteria = ["HEADER", "Message-ID", row.message_id, *criteria]
+        part = b"BODY[]" if row.size <= self.limit else b"BODY[HEADER]"
+        for uid in sorted(self.client.search(criteria)):
+            stored = self.client.fetch([uid], [part.decode().replace("BODY", "BODY.PEEK")]).get(uid, {}).get(part)
+            if stored is not None and hashlib.sha256(stored).hexdigest() == row.content_hash:
+                return uid
+        return None
 
     def _move(self, uids: list[int], folder: str) -> None:
         if self.can_move:
@@ -255,11 +342,30 @@ class MailboxCursor:
         return reason
 
 
-class ImapReader(threading.Thread):
-    """The long-running reader: connect, sync, wait; reconnect with capped exponential backoff."""
+@dataclass
+class Backoff:
+    """How long to wait before the next reconnect: doubling from `first` up to `cap`."""
 
-    def __init__(self, app: App, process: Process, ssl_context: ssl.SSLContext | None = None, after=None):
+    first: float = 1.0
+    cap: float = BACKOFF_CAP_SECONDS
+    current: float = 0.0
+
+    def next(self) -> float:
+        self.current = min(self.current * 2, self.cap) if self.current else self.first
+        return self.current
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+class ImapReader(threading.Thread):
+    """The long-running reader: connect, sync, wait; reconnect with capped exponential backoff, which
+    starts again from the short delay once a session has completed a pass."""
+
+    def __init__(self, app: App, process: Process, ssl_context: ssl.SSLContext | None = None, after=None,
+                 backoff: Backoff | None = None):
         super().__init__(name="imap-reader", daemon=True)
+        self.backoff = backoff or Backoff()
         self.app = app
         self.process = process
         self.after = after  # called after a pass that processed mail (wakes the outbox sender)
@@ -267,7 +373,7 @@ class ImapReader(threading.Thread):
         self.ssl_context = ssl_context
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.failing_since: float | None = None
+        self.failing_since: datetime | None = None
         self.alarm_raised = False
 
     def stop(self, timeout: float = 15) -> None:
@@ -276,15 +382,21 @@ class ImapReader(threading.Thread):
         self.join(timeout)
 
     def run(self) -> None:
-        delay = 1.0
         while not self.stopping.is_set():
-            try:
-                self._session()
+            delay = self.connect_once()
+            if delay is None:
                 return
-            except Exception as error:  # noqa: BLE001 - any failure: back off and reconnect
-                self._failed(error)
-                self.stopping.wait(delay)
-                delay = min(delay * 2, BACKOFF_CAP_SECONDS)
+            self.stopping.wait(delay)
+
+    def connect_once(self) -> float | None:
+        """One session: None once stopped, else (it failed) how long to wait before the next."""
+        try:
+            self._session()
+            return None
+        except Exception as error:  # noqa: BLE001 - any failure: back off and reconnect
+            delay = self.backoff.next()
+            self._failed(error, delay)
+            return delay
 
     def _session(self) -> None:
         client = connect(self.account, self.ssl_context)
@@ -294,6 +406,7 @@ class ImapReader(threading.Thread):
             woken_by = "start"
             while not self.stopping.is_set():
                 count = cursor.run_once()
+                self.backoff.reset()  # this session works: a later outage starts again from the short delay
                 if count:
                     log_event("imap_pass", woken_by=woken_by, messages=count)
                     if self.after:
@@ -305,16 +418,18 @@ class ImapReader(threading.Thread):
             except Exception:  # noqa: BLE001 - the connection may already be gone
                 pass
 
-    def _failed(self, error: Exception) -> None:
-        now = time.monotonic()
+    def _failed(self, error: Exception, retry_in: float) -> None:
+        """Log the first failure of an outage; tell the administrator once it has lasted 15 minutes
+        (by the app's clock, so the alarm can be tested and agrees with every other time the bot keeps)."""
+        now = self.app.clock.now()
         if self.failing_since is None:
             self.failing_since = now
             log_event("imap_unavailable", level=logging.WARNING, error=type(error).__name__,
-                      detail=str(error)[:200], host=self.account.host)
-        elif now - self.failing_since > LOGIN_ALARM_SECONDS and not self.alarm_raised:
+                      detail=str(error)[:200], host=self.account.host, retry_in_s=retry_in)
+        elif now - self.failing_since > LOGIN_ALARM and not self.alarm_raised:
             try:
                 with session_scope(self.app.engine) as session:
-                    session.add(AdminEvent(at=self.app.clock.now(), kind="imap-failing",
+                    session.add(AdminEvent(at=now, kind="imap-failing",
                                            detail=f"IMAP {self.account.host}: failing for over 15 minutes: "
                                                   f"{type(error).__name__}: {str(error)[:200]}"))
                 self.alarm_raised = True
@@ -324,5 +439,5 @@ class ImapReader(threading.Thread):
     def _recovered(self) -> None:
         if self.failing_since is not None:
             log_event("imap_reconnected", host=self.account.host,
-                      after_s=round(time.monotonic() - self.failing_since, 1))
+                      after_s=round((self.app.clock.now() - self.failing_since).total_seconds(), 1))
         self.failing_since, self.alarm_raised = None, False

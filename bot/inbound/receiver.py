@@ -40,12 +40,14 @@ class ListReceiver:
     """aiosmtpd handler: accepts list addresses, stores each message before saying 250."""
 
     def __init__(self, settings: Settings, engine, clock: Clock, on_stored: Callable[[], None],
-                 on_recovered: Callable[[str], None] | None = None):
+                 on_recovered: Callable[[str], None] | None = None,
+                 on_failing: Callable[[str, str], object] | None = None):
         self.settings = settings
         self.engine = engine
         self.clock = clock
         self.on_stored = on_stored
         self.on_recovered = on_recovered  # told, once storing works again, how often it failed (451)
+        self.on_failing = on_failing  # told at the first 451 of an outage, in the background (no database)
         self.failures: list[str] = []
         self.committer = Committer(engine, clock.now)
         self.committer.start()
@@ -74,6 +76,8 @@ class ListReceiver:
         except Exception as error:  # noqa: BLE001 - whatever it is, 451 keeps the mail at the sender
             detail = str(error).splitlines()[0][:200] if str(error) else ""
             self.failures.append(f"{type(error).__name__}: {detail}")
+            if len(self.failures) == 1 and self.on_failing:  # not awaited: the 451 does not wait for it
+                loop.run_in_executor(None, self.on_failing, "smtp-receiver", self.failures[0])
             log_event("store_failed", level=40, source="smtp", error=type(error).__name__, detail=detail)
             return CANNOT_STORE
         if self.failures and self.on_recovered:

@@ -238,3 +238,27 @@ def _calendar_part(part: CalendarPart) -> EmailMessage:
                          params={"method": part.method, "charset": "UTF-8"})
     del calendar["MIME-Version"]
     return calendar
+
+
+def compose_unrecorded(app: App, letter: Letter) -> tuple[str, bytes]:
+    """The mail `compose` would build, as (envelope sender, bytes), without touching the database.
+
+    For telling the administrator that the database itself is failing. The token is not
+    recorded, so a reply to this mail is refused as carrying an unknown token (never relayed),
+    and a bounce of it counts against nobody."""
+    network, now = letter.network, app.clock.now()
+    token = token_for(app, letter)
+    reply_to = tokens.reply_address(network.address, token)
+    rendered = render(letter.kind, network.language, base_context(app, network, letter.recipient, reply_to)
+                      | letter.context)
+    message = EmailMessage(policy=SMTP)
+    message["From"] = Address(display_name=one_line(network.name), addr_spec=network.address)
+    message["To"] = Address(display_name=one_line(letter.recipient.name), addr_spec=letter.recipient.address)
+    message["Reply-To"] = reply_to
+    message["Subject"] = rendered.subject
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = tokens.message_id(token, hashlib.sha256(letter.dedupe_key.encode()).hexdigest()[:10],
+                                              network.domain)
+    _bot_headers(message, letter, network)
+    _body(message, rendered.text, rendered.html, letter, reply_to)
+    return tokens.bounce_address(network.address, token), message.as_bytes()

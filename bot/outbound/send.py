@@ -18,9 +18,8 @@ import smtplib
 import socket
 import ssl
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -30,6 +29,7 @@ from sqlmodel import Session
 from bot.app import App
 from bot.config.settings import Settings
 from bot.core import memory
+from bot.core.clock import Clock, SystemClock
 from bot.core.logs import log_event
 from bot.outbound import admin_notices, outbox
 from bot.outbound.copies import CopyMaker, MissingContent, SharedPart, dot_stuffed
@@ -100,7 +100,8 @@ class SmtpSender:
     delivery from a shared queue; each result classified 2xx/4xx/5xx. Batches flow through
     without a barrier, so no connection waits for the slowest one of a batch."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, clock: Clock | None = None):
+        self.clock = clock or SystemClock()  # the login alarm's time: the app's clock, so it can be tested
         secrets = settings.secrets
         self.host = secrets.get("SMTP_HOST", "")
         self.tls = secrets.get("SMTP_TLS", "starttls")
@@ -111,7 +112,7 @@ class SmtpSender:
         self.work: queue.SimpleQueue = queue.SimpleQueue()
         self.lanes: list[threading.Thread] = []
         self.unrecorded: list[Result] = []  # delivered, but not yet recorded: recorded before anything else
-        self.failing_since: float | None = None  # when connecting or logging in started to fail
+        self.failing_since: datetime | None = None  # when connecting or logging in started to fail
         self.last_failure = ""
         self.alarm_raised = False
 
@@ -163,7 +164,7 @@ class SmtpSender:
             try:
                 connection = self._connect()
             except (smtplib.SMTPException, OSError) as error:
-                self.failing_since = self.failing_since or time.monotonic()
+                self.failing_since = self.failing_since or self.clock.now()
                 self.last_failure = f"{type(error).__name__}: {error}"
                 raise
             self.connections[slot] = connection
@@ -174,7 +175,7 @@ class SmtpSender:
         if self.failing_since is None:
             self.alarm_raised = False
             return None
-        if self.alarm_raised or time.monotonic() - self.failing_since < LOGIN_ALARM_SECONDS:
+        if self.alarm_raised or (self.clock.now() - self.failing_since).total_seconds() < LOGIN_ALARM_SECONDS:
             return None
         self.alarm_raised = True
         return f"SMTP {self.host}:{self.port}: failing for over 15 minutes: {self.last_failure[:200]}"

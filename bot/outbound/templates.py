@@ -19,7 +19,7 @@ LANGUAGES = ("da", "en", "nb")
 KINDS = ("call", "item-ack", "item-late", "draft", "draft-reminder", "invitation", "agenda", "meeting-update",
          "cancel", "reminder", "rsvp-ack", "minutes-request", "minutes-reminder", "minutes", "post",
          "moderation-request", "moderation-result", "help", "contacts", "unsubscribe-confirm",
-         "unsubscribe-done", "refusal", "delivery-disabled", "admin-notice")
+         "unsubscribe-done", "refusal", "delivery-disabled", "admin-notice", "database-alarm")
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ class InboundMessage(SQLModel, table=True):
     imap_mailbox: Optional[str] = None
     imap_uidvalidity: Optional[int] = None
     imap_uid: Optional[int] = None
-    imap_folder: Optional[str] = None  # where the cursor moved it after the outcome
+    imap_folder: Optional[str] = None  # where the cursor moved it after the outcome ("" once it was gone from there)
     state: str = Field(default=STATE_NEW, index=True)
     attempts: int = 0
     next_attempt_at: Optional[datetime] = None

@@ -35,7 +35,8 @@ def test_a_member_post_is_relayed_to_every_member_with_threading_intact(smtp_app
         assert received.envelope_from.startswith("it-netvaerk+bounce-")
         unsubscribe.add(message["List-Unsubscribe"])
         original, footer = message.iter_parts()
-        assert "æøå" in original.get_content() or "ø" in original.get_content()
+        original_text = original.get_content()  # windows-1252: “ – € … are not latin-1: only the right charset
+        assert [s for s in corpus.manifest()["post-windows-1252.eml"]["body_contains"] if s not in original_text] == []
         assert footer.get_content_type() == "multipart/alternative"
         text = footer.get_body(("plain",)).get_content()
         assert message["List-Unsubscribe"][8:].split("?")[0] in text  # the footer names this member's address

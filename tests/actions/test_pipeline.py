@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
+from bot.actions.handlers import NO_HANDLER
 from bot.people.recipients import members
 from bot.store.models import AdminEvent, Bounce, InboundMessage
 from tests.support import corpus
@@ -15,6 +16,17 @@ OUTSIDER = ("Ukendt", "someone@gmail.example.com")
 ANSWERED_KIND = {"tilmeld": "invitation", "afbud": "invitation", "ja": "invitation", "nej": "invitation",
                  "måske": "invitation", "maybe": "invitation", "hvornår": "invitation", "godkend": "draft",
                  "afvent": "draft", "hermed": "minutes-request"}
+COMMAND_OUTCOME = {  # by the command word in the corpus: what a member who sends it gets today
+    "hjælp": ("handled", "help sent", "command:help"), "help": ("handled", "help sent", "command:help"),
+    "afmeld": ("handled", "confirmation requested", "command:unsubscribe"),
+    "unsubscribe": ("handled", "confirmation requested", "command:unsubscribe"),
+    # the contact list and agenda items belong to the meeting cycle: kept, visible, not yet acted on
+    "kontakter": ("held", NO_HANDLER, "command:contacts"),
+    "dagsordenspunkt": ("held", NO_HANDLER, "command:agenda-item"),
+    "agenda item": ("held", NO_HANDLER, "command:agenda-item"),
+}
+COMMAND_MAIL = {"hjælp": ["help"], "help": ["help"], "afmeld": ["unsubscribe-confirm"],
+                "unsubscribe": ["unsubscribe-confirm"], "kontakter": [], "dagsordenspunkt": [], "agenda item": []}
 OUTCOME = {"loop": "ignored", "bounce": "ignored", "bounce-delayed": "ignored", "auto-reply": "ignored",
            "reject": "rejected"}
 
@@ -44,7 +56,8 @@ def test_each_corpus_mail_reaches_its_outcome(app, name):
         assert (inbound.outcome, inbound.kind) == ("held", "answer:invitation"), inbound.reason
         assert expected["partstat"].lower() in inbound.reason
     elif category == "command":
-        assert inbound.outcome in ("handled", "held"), inbound.reason
+        assert (inbound.outcome, inbound.reason, inbound.kind) == COMMAND_OUTCOME[expected["command"]]
+        assert [m.kind for m in outbox(app)] == COMMAND_MAIL[expected["command"]]
     elif category == "post" and inbound.outcome == "handled":
         with Session(app.engine) as session:
             everyone = len(members(session, inbound.network_slug))
@@ -247,6 +260,72 @@ def test_two_copies_of_one_answer_act_once_and_the_token_copy_is_the_one(app):
     plain_copy, token_copy = (row(app, s.id) for s in stored)
     assert plain_copy.outcome == "ignored" and f"another copy of #{token_copy.id}" in plain_copy.reason
     assert (token_copy.outcome, token_copy.kind) == ("held", "answer:invitation")
+
+
+def two_copies_of_a_reply(app) -> tuple[bytes, list]:
+    """A member's reply to an invitation the bot cannot read ("Hvornår"), sent to the `+token` address
+    with the list itself in Cc: the same bytes reach the network twice, as the token copy and the plain
+    one. Alone, the token copy gets a refusal and the plain one is relayed as a post."""
+    from bot.inbound.routing import route
+
+    token = issue_token(app, MEMBER[1], "invitation")
+    raw = plain("SV: Invitation", to=f"it-netvaerk+{token}@lists.example.dk",
+                extra="Cc: it-netvaerk@lists.example.dk\r\n", body="Hvornår er mødet?\r\n",
+                message_id="<twice@aarhus.example.dk>")
+    addresses = {"token": f"it-netvaerk+{token}@lists.example.dk", "plain": "it-netvaerk@lists.example.dk"}
+    return raw, {name: route(address, app.settings.networks) for name, address in addresses.items()}
+
+
+def store_copy(app, raw: bytes, address) -> int:
+    from bot.inbound.arrivals import store_inbound
+
+    [stored] = store_inbound(app.engine, raw, source="smtp", envelope_from=MEMBER[1], envelope_to=[address.address],
+                             deliveries=[address], now=app.clock.now())
+    return stored.id
+
+
+def acted(app, ids: list[int]) -> list[str]:
+    """Which copies acted: all but one must be set aside as duplicates."""
+    return [name for name, inbound in ((n, row(app, i)) for n, i in ids) if inbound.rule != "duplicate"]
+
+
+@pytest.mark.parametrize("first", ["token", "plain"])
+def test_two_copies_arriving_in_separate_batches_act_once(app, first):
+    from bot.actions.pipeline import process_pending
+
+    raw, copies = two_copies_of_a_reply(app)
+    second = "plain" if first == "token" else "token"
+    ids = []
+    for name in (first, second):  # each copy stored and processed in its own batch
+        ids.append((name, store_copy(app, raw, copies[name])))
+        process_pending(app)
+    assert acted(app, ids) == [first]  # the copy that came first has acted: the later one must not act again
+    with Session(app.engine) as session:
+        everyone = len(members(session, "it-netvaerk"))
+    kinds = [m.kind for m in outbox(app)]
+    assert kinds == (["refusal"] if first == "token" else ["post"] * everyone)
+
+
+def test_two_copies_stored_together_but_processed_in_separate_batches_act_once(app):
+    from bot.actions.pipeline import process_pending
+
+    raw, copies = two_copies_of_a_reply(app)
+    ids = [(name, store_copy(app, raw, copies[name])) for name in ("plain", "token")]
+    process_pending(app, limit=1)  # one row per batch, plain copy first: the token copy is the one
+    assert acted(app, ids) == ["token"]
+    assert [m.kind for m in outbox(app)] == ["refusal"]
+
+
+def test_one_post_to_a_network_and_its_subgroup_is_relayed_in_each(app):
+    raw = plain("Nyt om FMK", sender="lars.moeller@odense.example.dk", extra="Cc: it-teknik@lists.example.dk\r\n",
+                message_id="<both@odense.example.dk>")  # Lars is a member of both
+    first = row(app, deliver(app, raw, to="it-netvaerk@lists.example.dk"))
+    second = row(app, deliver(app, raw, to="it-teknik@lists.example.dk"))  # a later batch
+    assert (first.outcome, second.outcome) == ("handled", "handled"), second.reason
+    with Session(app.engine) as session:
+        expected = sorted([*(c.email for c in members(session, "it-netvaerk")),
+                           *(c.email for c in members(session, "it-teknik"))])
+    assert sorted(m.recipient for m in outbox(app, "post")) == expected
 
 
 def test_the_same_post_through_a_backup_mx_is_relayed_once(app):

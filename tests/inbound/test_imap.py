@@ -1,19 +1,20 @@
 """Reading the list's mailbox over IMAP, against a real Dovecot."""
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 
 from sqlmodel import Session, func, select
 
-from bot.actions.pipeline import process_pending
+from bot.actions.pipeline import process_pending, retry
 from bot.daemon import imap_reader
-from bot.inbound.imap_cursor import ImapAccount, MailboxCursor, connect
-from bot.store.models import AuditLog, InboundMessage
+from bot.inbound.imap_cursor import Backoff, ImapAccount, ImapReader, MailboxCursor, connect
+from bot.store.models import AdminEvent, AuditLog, InboundMessage
 from tests.support import corpus
-from tests.support.config import imap_env, make_config
+from tests.support.config import free_port, imap_env, make_config
 from tests.support.inbound import issue_token, raw_of
-from tests.support.process import BotProcess
+from tests.support.process import BotProcess, kkrbot
 
 MEMBER = ("Søren Ærø", "soren.aero@aarhus.example.dk")
 OUTSIDER = ("Peter Holm", "peter.holm@example.com")
@@ -135,6 +136,54 @@ def test_idle_wakes_the_reader_and_a_dovecot_restart_loses_nothing(imap_app, mai
     assert folder_counts(mailbox)["INBOX"] == 0
 
 
+def test_the_reconnect_delay_starts_again_after_a_session_that_worked(imap_app, mailbox, caplog):
+    caplog.set_level(logging.INFO, logger="kkrbot")
+    reader = ImapReader(imap_app, lambda: process_pending(imap_app), backoff=Backoff(first=0.05, cap=30))
+    mailbox.stop()
+    reader.start()
+    try:
+        wait_for(lambda: reader.backoff.current >= 0.4)  # a long outage: the delay has grown
+        mailbox.start()
+        wait_for(lambda: "event=imap_reconnected" in caplog.text)
+        mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+        wait_for(lambda: done_count(imap_app) == 1)  # the new session has worked
+        mailbox.restart()
+        wait_for(lambda: caplog.text.count("event=imap_reconnected") == 2)
+    finally:
+        reader.stop()
+    outages = [r.getMessage() for r in caplog.records if r.getMessage().startswith("event=imap_unavailable")]
+    assert len(outages) == 2 and all(line.endswith(" retry_in_s=0.05") for line in outages), outages
+
+
+def test_imap_failing_for_over_15_minutes_is_recorded_once_for_the_administrator(tmp_path, clock):
+    from bot.app import App
+    from bot.config.settings import load_settings
+    from bot.startup import prepare_database
+
+    nobody_listens = f"IMAP_HOST=127.0.0.1\nIMAP_PORT={free_port()}\nIMAP_USER=u\nIMAP_PASSWORD=p\nIMAP_TLS=none\n"
+    config = make_config(tmp_path, bot_toml={"inbound": '"imap"'}, env=nobody_listens)
+    app = App.create(load_settings(config, environ={}), clock, create_secret=True)
+    prepare_database(app)
+    reader = ImapReader(app, lambda: 0)
+
+    def alarms() -> list[str]:
+        with Session(app.engine) as session:
+            return [e.detail for e in session.exec(select(AdminEvent).where(AdminEvent.kind == "imap-failing"))]
+
+    for minutes in (0, 7, 7):  # refused for 14 minutes: not yet
+        clock.advance(minutes=minutes)
+        assert reader.connect_once() is not None
+    assert alarms() == []
+    clock.advance(minutes=2)
+    reader.connect_once()
+    [alarm] = alarms()
+    assert alarm.startswith("IMAP 127.0.0.1: failing for over 15 minutes: ConnectionRefusedError")
+    clock.advance(minutes=30)
+    reader.connect_once()
+    assert len(alarms()) == 1  # once per outage
+    app.engine.dispose()
+
+
 def test_killed_between_storing_and_moving_it_handles_the_message_once_after_restart(tmp_path, mailbox):
     config = make_config(tmp_path, bot_toml={"inbound": '"imap"'}, env=imap_env(mailbox))
     mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
@@ -181,3 +230,111 @@ def test_mail_over_the_size_limit_is_kept_in_the_mailbox_and_rejected(tmp_path, 
     counts = folder_counts(mailbox)
     assert (counts["INBOX"], counts["kkrbot.rejected"], counts["kkrbot.processed"]) == (0, 1, 1)
     app.engine.dispose()
+
+
+def set_aside_then_retried(app, mailbox, monkeypatch) -> tuple[MailboxCursor, int]:
+    """A post and a neighbour whose handling fails until both are in kkrbot.failed; then the bug is fixed
+    and the administrator runs `kkrbot inbox retry ID` for the post only. Returns the cursor and the post's id."""
+    import bot.actions.pipeline as pipeline
+
+    broken, original = [True], pipeline.decide
+
+    def failing_while_broken(app_, session, inbound_row):
+        if broken[0]:
+            raise RuntimeError("handler exploded")
+        return original(app_, session, inbound_row)
+
+    monkeypatch.setattr(pipeline, "decide", failing_while_broken)
+    mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+    mailbox.append(corpus.load("command-hjaelp.eml", sender=MEMBER))
+    cursor = cursor_for(app, mailbox)
+    for _ in range(app.settings.processing.max_attempts):
+        cursor.run_once()
+        app.clock.advance(hours=2)
+    post, _ = rows(app)
+    assert (post.outcome, post.imap_folder) == ("failed", "kkrbot.failed")
+    assert folder_counts(mailbox)["kkrbot.failed"] == 2
+    broken[0] = False
+    assert retry(app, post.id)
+    return cursor, post.id
+
+
+def test_a_retried_message_moves_from_failed_to_the_folder_of_its_new_outcome(imap_app, mailbox, monkeypatch):
+    cursor, post_id = set_aside_then_retried(imap_app, mailbox, monkeypatch)
+    cursor.run_once()
+    post = rows(imap_app)[0]
+    assert (post.id, post.outcome, post.imap_folder) == (post_id, "handled", "kkrbot.processed")
+    counts = folder_counts(mailbox)
+    assert (counts["INBOX"], counts["kkrbot.failed"], counts["kkrbot.processed"]) == (0, 1, 1)
+    with mailbox._session() as client:  # the post is the one that moved, the neighbour stayed
+        client.select_folder("kkrbot.processed", readonly=True)
+        [moved] = client.fetch(client.search("ALL"), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]).values()
+    assert post.message_id.encode() in moved[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"]
+    assert cursor.run_once() == 0 and folder_counts(mailbox) == counts  # moved once: nothing more to do
+
+
+def test_a_retried_message_whose_copy_was_deleted_by_hand_is_logged_once(imap_app, mailbox, monkeypatch, caplog):
+    cursor, post_id = set_aside_then_retried(imap_app, mailbox, monkeypatch)
+    with mailbox._session() as client:
+        client.select_folder("kkrbot.failed")
+        client.delete_messages(client.search(["HEADER", "Message-ID", rows(imap_app)[0].message_id]))
+        client.expunge()
+    cursor.run_once()
+    cursor.run_once()
+    post = rows(imap_app)[0]
+    assert (post.outcome, post.imap_folder) == ("handled", "")  # the copy is gone: nothing left to move
+    assert [r.getMessage() for r in caplog.records if "imap_copy_missing" in r.getMessage()] == [
+        f"event=imap_copy_missing id={post_id} folder=kkrbot.failed target=kkrbot.processed"]
+    assert folder_counts(mailbox)["kkrbot.failed"] == 1
+
+
+def test_a_message_expunged_between_search_and_fetch_is_recorded_as_gone(imap_app, mailbox, caplog):
+    mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+    vanishing = mailbox.append(corpus.load("post-windows-1252.eml", sender=MEMBER))
+    mailbox.append(corpus.load("command-hjaelp.eml", sender=MEMBER))
+    cursor = cursor_for(imap_app, mailbox)
+    fetch = cursor._fetch
+
+    def another_client_moves_one_away_first(batch, sizes):
+        with mailbox._session() as client:
+            client.select_folder("INBOX")
+            client.delete_messages([vanishing])
+            client.expunge()
+        return fetch(batch, sizes)
+
+    cursor._fetch = another_client_moves_one_away_first
+    cursor.run_once()
+    by_uid = {r.imap_uid: r for r in rows(imap_app)}
+    assert sorted(by_uid) == [vanishing - 1, vanishing, vanishing + 1]
+    assert (by_uid[vanishing - 1].outcome, by_uid[vanishing + 1].outcome) == ("handled", "handled")
+    gone = by_uid[vanishing]
+    assert (gone.state, gone.outcome, gone.rule, raw_of(imap_app, gone.id)) == ("done", "ignored", "imap-gone", b"")
+    assert gone.reason == f"gone from INBOX (UID {vanishing}) before it could be read: nothing was stored"
+    assert f"event=imap_message_gone mailbox=INBOX uid={vanishing}" in caplog.text
+    inbox = kkrbot(imap_app.settings.config_dir, "inbox")
+    assert inbox.returncode == 0 and f"gone from INBOX (UID {vanishing})" in inbox.stdout
+    assert folder_counts(mailbox)["INBOX"] == 0
+
+
+def test_a_message_whose_fetch_returns_no_body_is_fetched_again_on_the_next_pass(imap_app, mailbox, caplog):
+    mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+    bodiless = mailbox.append(corpus.load("command-hjaelp.eml", sender=MEMBER))
+    mailbox.append(corpus.load("post-windows-1252.eml", sender=MEMBER))
+    cursor = cursor_for(imap_app, mailbox)
+    fetch, calls = cursor._fetch, []
+
+    def server_leaves_out_one_body_once(batch, sizes):  # as Exchange sometimes does under load
+        calls.append(batch)
+        fetched = fetch(batch, sizes)
+        return {uid: raw for uid, raw in fetched.items() if uid != bodiless or len(calls) > 1}
+
+    cursor._fetch = server_leaves_out_one_body_once
+    cursor.run_once()
+    assert [r.imap_uid for r in rows(imap_app)] == [bodiless - 1]  # the cursor stopped before the hole
+    assert f"event=imap_fetch_empty mailbox=INBOX uid={bodiless}" in caplog.text
+    assert folder_counts(mailbox)["INBOX"] == 2  # still there, waiting for the next pass
+    cursor.run_once()
+    stored = rows(imap_app)
+    assert sorted(r.imap_uid for r in stored) == [bodiless - 1, bodiless, bodiless + 1]
+    assert all(r.outcome == "handled" and r.attempts == 1 for r in stored)  # each handled once
+    assert folder_counts(mailbox)["INBOX"] == 0

@@ -118,13 +118,18 @@ def test_a_550_is_a_bounce_for_that_recipient_only(smtp_app, smtp_sink):
 
 def test_past_the_deadline_the_row_expires_and_the_administrator_hears_once_an_hour(smtp_app, smtp_sink):
     smtp_sink.faults.data_code, smtp_sink.faults.data_code_times = "451 4.3.0 Busy", 10_000
+    queued_at = smtp_app.clock.now()
     queue(smtp_app, people=PEOPLE[:1])
     sender = SmtpSender(smtp_app.settings)
     while statuses(smtp_app)[0][1] == "queued":
+        last_try = smtp_app.clock.now()
         send_due(smtp_app, sender)
         smtp_app.clock.advance(hours=2)
     assert statuses(smtp_app)[0][1] == "expired"
-    assert smtp_app.clock.now() - timedelta(days=5) < smtp_app.clock.now()
+    # Retried for deadline_days (5), then given up at the first try whose next retry (2 h apart by now)
+    # would fall past the deadline: not sooner, not later.
+    deadline = queued_at + timedelta(days=5)
+    assert deadline - timedelta(hours=2) < last_try <= deadline
     smtp_sink.faults.data_code_times = 0
     assert send_admin_notice(smtp_app) is True
     send_due(smtp_app, sender)
@@ -185,4 +190,37 @@ def test_results_the_database_cannot_take_are_kept_and_nothing_is_sent_twice(tmp
         blocker.close()
     send_due(app, sender)
     assert len(smtp_sink.received) == 3 and {s for _, s in statuses(app)} == {"sent"}
+    app.engine.dispose()
+
+
+def test_smtp_failing_for_over_15_minutes_is_recorded_once_for_the_administrator(tmp_path, clock):
+    from bot.app import App
+    from bot.config.settings import load_settings
+    from bot.startup import prepare_database
+    from tests.support.config import free_port, make_config
+
+    nobody_listens = f"SMTP_HOST=127.0.0.1\nSMTP_PORT={free_port()}\nSMTP_TLS=none\n"
+    config = make_config(tmp_path, bot_toml={"outbound": '"smtp"'}, env=nobody_listens)
+    app = App.create(load_settings(config, environ={}), clock, create_secret=True)
+    prepare_database(app)
+    sender = SmtpSender(app.settings, clock=clock)
+
+    def alarms() -> list[str]:
+        with Session(app.engine) as session:
+            return [e.detail for e in session.exec(select(AdminEvent).where(AdminEvent.kind == "smtp-failing"))]
+
+    def try_to_send(after_minutes: int) -> None:
+        clock.advance(minutes=after_minutes)
+        queue(app, people=PEOPLE[:1], key=f"at-{clock.now():%H%M}")  # always something due
+        assert send_due(app, sender) >= 1
+
+    for minutes in (0, 7, 7):  # refused for 14 minutes: not yet
+        try_to_send(minutes)
+    assert alarms() == []
+    try_to_send(2)
+    [alarm] = alarms()
+    assert alarm.startswith(f"SMTP 127.0.0.1:{sender.port}: failing for over 15 minutes: ConnectionRefusedError")
+    try_to_send(30)
+    assert len(alarms()) == 1  # once per outage
+    sender.close()
     app.engine.dispose()

@@ -165,7 +165,7 @@ def _common(kind: str, lang: str, variant: str) -> dict:
         recipient = dict(ASE)
     elif kind in ("draft", "draft-reminder"):
         recipient = dict(METTE)
-    elif kind == "admin-notice":
+    elif kind in ("admin-notice", "database-alarm"):
         recipient = dict(ADMIN)
     elif kind == "moderation-result":
         recipient = dict(OUTSIDER)
@@ -242,6 +242,9 @@ def _specific(kind: str, variant: str) -> dict:
                 "role_holder": variant != "no-items"}
     if kind == "admin-notice":
         return {"events": _events(variant)}
+    if kind == "database-alarm":  # sent without the database, so it cannot list the events
+        return {"failure": {"at": at(9, 20, 3, 15), "where": "smtp-receiver",
+                            "detail": "OperationalError: (sqlite3.OperationalError) database or disk is full"}}
     return {}  # help, unsubscribe-confirm, unsubscribe-done
 
 
