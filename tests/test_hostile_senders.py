@@ -175,3 +175,32 @@ def test_inbox_show_prints_no_escape_sequence_from_a_mail(trusted_app, front_doo
                            capture_output=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert b"\x1b" not in shown.stdout and b"\x07" not in shown.stdout and b"\\x1b" in shown.stdout
+
+
+PASS = (f"{TRUSTED}; dmarc=pass header.from=aarhus.example.dk",)
+
+
+def test_an_outsider_cannot_squat_the_message_id_of_a_members_post(trusted_app, front_door):
+    front_door(mail("Køb billigt", sender=("Spam", "spam@evil.example"), message_id="<real-post@aarhus.example.dk>",
+                    body="Tilbud\n"), sender="spam@evil.example")
+    front_door(mail("Status på FMK", results=PASS, message_id="<real-post@aarhus.example.dk>"))
+    squat, real = inbound(trusted_app)
+    assert squat.outcome == "held" and (real.outcome, real.rule) == ("handled", "post")
+    assert len([m for m in outbox(trusted_app) if m.kind == "post"]) == 13
+
+
+def test_the_same_mail_through_another_relay_is_still_one_mail(trusted_app, front_door):
+    first = mail("Status på FMK", results=PASS)
+    again = b"Received: from backup-mx.example.dk by mx.example.dk; Mon, 1 Mar 2027 09:00:05 +0100\r\n" + first
+    front_door(first)
+    front_door(again)
+    original, copy = inbound(trusted_app)
+    assert original.outcome == "handled" and (copy.outcome, copy.rule) == ("ignored", "duplicate")
+    assert len([m for m in outbox(trusted_app) if m.kind == "post"]) == 13
+
+
+def test_one_mail_without_message_id_to_many_tags_acts_once(trusted_app, front_door):
+    front_door(mail("hjælp", message_id=None), to=[f"it-netvaerk+x{n}@lists.example.dk" for n in range(20)])
+    rows = inbound(trusted_app)
+    assert len(rows) == 20 and len([r for r in rows if r.rule != "duplicate"]) == 1
+    assert len(outbox(trusted_app)) == 1

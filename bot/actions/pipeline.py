@@ -161,9 +161,11 @@ def other_copy(session: Session, row: InboundMessage) -> int | None:
     order and batches the copies come: a copy that has already acted stands for the rest
     (a later `+tag` copy must not act again); until one has, the one sent to a `+tag`
     address (it carries the token), else the first stored.
+
+    A copy is the same mail: the same bytes, or the same sender and body (another relay's
+    trace headers). A Message-ID alone proves nothing: an outsider who sends first with the
+    Message-ID a member's post will carry must not make that post "another copy".
     """
-    if row.message_id_synthetic:
-        return None
     copies = _copies_for_network(session, row)
     acted = [copy.id for copy in copies if copy.acted]
     if acted:
@@ -196,12 +198,19 @@ class _Copy:
 def _copies_for_network(session: Session, row: InboundMessage) -> list[_Copy]:
     # Only the Message-ID in the query, so SQLite uses its index (network_slug alone matches everything).
     same_id = session.exec(select(InboundMessage.id, InboundMessage.delivered_to, InboundMessage.network_slug,
-                                  InboundMessage.state, InboundMessage.outcome, InboundMessage.rule)
+                                  InboundMessage.state, InboundMessage.outcome, InboundMessage.rule,
+                                  InboundMessage.content_hash, InboundMessage.body_hash, InboundMessage.from_address)
                            .where(InboundMessage.message_id == row.message_id)
                            .order_by(InboundMessage.id)).all()
-    return [_Copy(copy_id, delivered_to, state, outcome, rule)
-            for copy_id, delivered_to, network, state, outcome, rule in same_id
-            if network == row.network_slug and copy_id != row.id]
+    return [_Copy(other.id, other.delivered_to, other.state, other.outcome, other.rule) for other in same_id
+            if other.network_slug == row.network_slug and other.id != row.id and _same_mail(row, other)]
+
+
+def _same_mail(row: InboundMessage, other) -> bool:
+    if other.content_hash == row.content_hash:
+        return True
+    return bool(row.body_hash) and other.body_hash == row.body_hash and \
+        bool(row.from_address) and other.from_address == row.from_address
 
 
 def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -> dict:

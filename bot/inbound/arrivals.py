@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from email.utils import getaddresses
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
@@ -57,17 +58,37 @@ class Arrival:
         return self.delivery.address if self.delivery else self.delivered_to.lower()
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What tells one received mail from another: its Message-ID, sender, bytes and body."""
+
+    message_id: str
+    synthetic: bool  # the Message-ID was missing or unusable: made from the bytes
+    sender: str  # the From address, lowercase ("" when none can be read)
+    content_hash: str
+    body_hash: str
+
+
+def identity_of(raw: bytes) -> Identity:
+    head = header_block(raw)
+    try:
+        # compat32 never raises on a hostile header; we only need the raw values.
+        headers = BytesHeaderParser(policy=compat32).parsebytes(head)
+        value = str(headers.get("Message-ID") or "").strip()
+        senders = [address.lower() for _, address in getaddresses([str(headers.get("From") or "")]) if "@" in address]
+    except Exception:  # noqa: BLE001 - any parse failure means "no usable id, no known sender"
+        value, senders = "", []
+    content_hash = hashlib.sha256(raw).hexdigest()
+    body_hash = hashlib.sha256(memoryview(raw)[len(head):]).hexdigest()
+    usable = bool(value) and "\n" not in value and len(value) <= 900
+    message_id = value if usable else f"<{content_hash[:40]}@synthetic.kkrbot>"
+    return Identity(message_id, not usable, senders[0] if len(senders) == 1 else "", content_hash, body_hash)
+
+
 def message_id_of(raw: bytes) -> tuple[str, bool]:
     """The message's Message-ID, or a synthetic one from its bytes (and True)."""
-    try:
-        # compat32 never raises on a hostile header; we only need the raw value.
-        value = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw)).get("Message-ID")
-        value = str(value or "").strip()
-    except Exception:  # noqa: BLE001 - any parse failure means "no usable id"
-        value = ""
-    if value and "\n" not in value and len(value) <= 900:
-        return value, False
-    return f"<{hashlib.sha256(raw).hexdigest()[:40]}@synthetic.kkrbot>", True
+    identity = identity_of(raw)
+    return identity.message_id, identity.synthetic
 
 
 def store_inbound(engine: Engine, raw: bytes, *, source: str, envelope_from: str,
@@ -94,19 +115,19 @@ def commit_arrivals(engine: Engine, arrivals: list[Arrival], now: datetime) -> l
 
 def store_all(session: Session, arrivals: list[Arrival], now: datetime) -> list[Stored]:
     """Store many copies in the caller's transaction with one lookup for duplicates."""
-    identities = [(a, *message_id_of(a.raw), hashlib.sha256(a.raw).hexdigest()) for a in arrivals]
-    query = select(InboundMessage).where(InboundMessage.message_id.in_({i[1] for i in identities}))
+    identities = [(a, identity_of(a.raw)) for a in arrivals]
+    query = select(InboundMessage).where(InboundMessage.message_id.in_({i.message_id for _, i in identities}))
     known: dict[tuple[str, str], list[InboundMessage]] = {}
     for row in session.exec(query):
         known.setdefault((row.delivered_to, row.message_id), []).append(row)
     results, new_rows = [], []
-    for arrival, message_id, synthetic, digest in identities:
-        same_id = known.setdefault((arrival.address, message_id), [])
-        found = next((row for row in same_id if row.content_hash == digest), None)
+    for arrival, identity in identities:
+        same_id = known.setdefault((arrival.address, identity.message_id), [])
+        found = next((row for row in same_id if row.content_hash == identity.content_hash), None)
         if found is not None:
             results.append(lambda found=found, imap=arrival.imap: _found_again(found, imap))
             continue
-        row = _new_row(arrival, message_id, synthetic, digest, reused=bool(same_id), now=now)
+        row = _new_row(arrival, identity, reused=bool(same_id), now=now)
         if arrival.oversize:  # settled at once: too large to handle, kept whole in the mailbox
             row.state, row.outcome, row.finished_at, row.size = STATE_DONE, "rejected", now, arrival.oversize
             row.reason, row.rule = f"too large ({arrival.oversize} bytes); only its header is stored", "size-limit"
@@ -120,15 +141,15 @@ def store_all(session: Session, arrivals: list[Arrival], now: datetime) -> list[
     return [result() for result in results]
 
 
-def _new_row(arrival: Arrival, message_id: str, synthetic: bool, digest: str, reused: bool,
-             now: datetime) -> InboundMessage:
+def _new_row(arrival: Arrival, identity: Identity, reused: bool, now: datetime) -> InboundMessage:
     imap = arrival.imap
     return InboundMessage(
         received_at=now, source=arrival.source, envelope_from=arrival.envelope_from,
         envelope_to=list(arrival.envelope_to), delivered_to=arrival.address,
         network_slug=arrival.delivery.network if arrival.delivery else None,
-        message_id=message_id, message_id_synthetic=synthetic, message_id_reused=reused,
-        content_hash=digest, size=len(arrival.raw),
+        message_id=identity.message_id, message_id_synthetic=identity.synthetic, message_id_reused=reused,
+        from_address=identity.sender[:320], content_hash=identity.content_hash, body_hash=identity.body_hash,
+        size=len(arrival.raw),
         imap_mailbox=imap.mailbox if imap else None, imap_uidvalidity=imap.uidvalidity if imap else None,
         imap_uid=imap.uid if imap else None)
 

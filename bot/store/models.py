@@ -147,6 +147,7 @@ class InboundMessage(SQLModel, table=True):
     message_id_synthetic: bool = False
     message_id_reused: bool = False  # another stored message has this Message-ID but other bytes
     content_hash: str
+    body_hash: str = ""  # the bytes after the header: the same mail through another relay has the same
     size: int
     imap_mailbox: Optional[str] = None
     imap_uidvalidity: Optional[int] = None
