@@ -123,7 +123,7 @@ def _new_rows(session: Session, ids: list[int]) -> list[InboundMessage]:
 def decide(app: App, session: Session, row: InboundMessage) -> Outcome:
     """parse → route → classify → authorize and handle (the handlers authorize what they act on)."""
     settings = app.settings
-    raw = read_raw(session, row.id)
+    raw = read_raw(session, row.id, row.size)
     mail = parse(raw, ParseLimits(max_attachment_bytes=settings.limits.max_attachment_bytes,
                                       max_attachments_bytes=settings.limits.max_message_bytes,
                                       max_nesting=settings.limits.max_nesting))

@@ -31,7 +31,9 @@ CHARSET_ALIASES = {"us-ascii": "cp1252", "ascii": "cp1252", "iso-8859-1": "cp125
                    "latin1": "cp1252", "iso8859-1": "cp1252", "windows-1252": "cp1252"}
 FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
 HEADER_END = re.compile(rb"\r?\n\r?\n")
-CALENDAR_HINT = re.compile(rb"text/calendar|application/ics", re.I)
+# A calendar part is named text/calendar or application/ics; these cases of the words are the ones
+# clients write, and looking for them with bytes.find is far cheaper than a case-blind regex.
+CALENDAR_HINTS = (b"alendar", b"ALENDAR", b"/ics", b"/ICS")
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ class ParsedMail:
     @property
     def calendars(self) -> list[bytes]:
         """Calendar parts; a mail that nowhere names a calendar type is not taken apart to look."""
-        if self._body is None and not CALENDAR_HINT.search(self.raw):
+        if self._body is None and not any(hint in self.raw for hint in CALENDAR_HINTS):
             return []
         return self.body.calendars
 

@@ -20,9 +20,12 @@ def raw_size(session: Session, inbound_id: int) -> int | None:
     return session.exec(select(func.length(InboundRaw.raw)).where(InboundRaw.inbound_id == inbound_id)).first()
 
 
-def read_raw(session: Session, inbound_id: int) -> bytes | bytearray:
-    """A received mail's bytes (b"" when they are gone); a large one read slice by slice."""
-    size = raw_size(session, inbound_id) or 0
+def read_raw(session: Session, inbound_id: int, size: int | None = None) -> bytes | bytearray:
+    """A received mail's bytes (b"" when they are gone); a large one read slice by slice.
+    `size` (InboundMessage.size, when the caller has it) saves asking for a small mail's size; a large
+    one's is asked for anyway (of a mail over the limit only its header is stored)."""
+    if size is None or size > SLICE_BYTES:
+        size = raw_size(session, inbound_id) or 0
     if size <= SLICE_BYTES:
         return session.exec(select(InboundRaw.raw).where(InboundRaw.inbound_id == inbound_id)).first() or b""
     buffer = bytearray(size)
