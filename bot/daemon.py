@@ -23,6 +23,7 @@ from bot.core import memory
 from bot.core.logs import log_event
 from bot.inbound.imap_cursor import ImapReader
 from bot.inbound.receiver import ListReceiver, start_receiver
+from bot.meetings import cycle
 from bot.meetings.sync import sync_config
 from bot.outbound import admin_notices
 from bot.outbound.admin_notices import send_admin_notice
@@ -35,6 +36,7 @@ from bot.worker import WakeableLoop
 RETRY_WAKE_SECONDS = 30
 MEETINGS_SYNC_MINUTES = 60
 ADMIN_NOTICE_MINUTES = 5
+CYCLE_MINUTES = 1
 
 
 def send_outbox(app: App, sender: Sender) -> int:
@@ -66,7 +68,15 @@ def build_scheduler(app: App, worker: WakeableLoop, sender: WakeableLoop,
                           id="imap-poll", **common)
     scheduler.add_job(refresh_meetings, "interval", minutes=MEETINGS_SYNC_MINUTES, args=[app],
                       id="meetings-refresh", next_run_time=app.clock.now() + timedelta(minutes=1), **common)
+    scheduler.add_job(run_cycle, "interval", minutes=CYCLE_MINUTES, args=[app, sender],
+                      id="meeting-cycle", next_run_time=app.clock.now(), **common)  # at start, then each minute
     return scheduler
+
+
+def run_cycle(app: App, sender: WakeableLoop) -> None:
+    """The meeting cycle's tick: whatever is due is queued, and the sender woken for it."""
+    if cycle.tick(app):
+        sender.wake()
 
 
 def describe(app: App, port: int) -> str:

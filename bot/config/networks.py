@@ -21,6 +21,7 @@ from bot.config.errors import MISSING, Problems, Table, load_toml
 REGIONS = ("Hovedstaden", "Sjælland", "Syddanmark", "Midtjylland", "Nordjylland")
 LANGUAGES = ("da", "en", "nb")
 UNVERIFIED_POSTS = ("hold", "relay")
+AGENDA_APPROVAL = ("silent-consent", "required")
 MODES = ("physical", "virtual")
 # slug + "+bounce-" + a 24-character token must fit RFC 5321's 64-octet local part.
 SLUG_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?"
@@ -91,6 +92,7 @@ class NetworkConfig:
     meets_before_days: int = 0
     list_archive: str | None = None
     unverified_posts: str | None = None  # hold or relay a member's post without a trusted DMARC verdict
+    agenda_approval: str = "silent-consent"  # or "required": the agenda waits for the chair's Godkend
 
     @property
     def domain(self) -> str:
@@ -156,6 +158,7 @@ def _read_network(table: Table, default_timezone: str) -> _Draft:
         parent=table.text("parent", None),
         list_archive=table.text("list_archive", None),
         unverified_posts=table.choice("unverified_posts", UNVERIFIED_POSTS, None),
+        agenda_approval=table.choice("agenda_approval", AGENDA_APPROVAL, "silent-consent"),
         **_meets_before(table),
     )
     given = set(table.data)
@@ -272,7 +275,8 @@ def _change(parent: Table, key: str, index: int, entry: Any) -> MeetingChange:
 def _inherit(drafts: list[_Draft], problems: Problems, file: str) -> list[NetworkConfig]:
     """Fill a sub-group's unset fields from its parent; check parent and meets_before exist."""
     by_slug = {d.config.slug: d for d in drafts}
-    inheritable = {"regions", "language", "timezone", "region_cap", "secretary", "lead_times", "unverified_posts"}
+    inheritable = {"regions", "language", "timezone", "region_cap", "secretary", "lead_times", "unverified_posts",
+                   "agenda_approval"}
     result = []
     for draft in drafts:
         config = draft.config

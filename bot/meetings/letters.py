@@ -81,11 +81,14 @@ def calendar_meeting(network: NetworkConfig, meeting: Meeting, description: str)
 
 
 def meeting_letter(session: Session, network: NetworkConfig, meeting: Meeting, kind: str, recipient: Recipient,
-                   now) -> Letter:
-    """One meeting mail to one person, with its calendar part for the calendar kinds."""
+                   now, occurrence: str = "", extra: dict | None = None) -> Letter:
+    """One meeting mail to one person, with its calendar part for the calendar kinds. `occurrence`
+    tells repeated mails of one kind apart (the weekly minutes reminder)."""
     context, files = meeting_context(session, network, meeting)
-    letter = Letter(kind=kind, network=network, recipient=recipient, context=context, meeting_id=meeting.id,
-                    dedupe_key=f"{kind}:{meeting.series_id}:{recipient.address}:{meeting.sequence}",
+    letter = Letter(kind=kind, network=network, recipient=recipient, context=context | (extra or {}),
+                    meeting_id=meeting.id,
+                    dedupe_key=f"{kind}:{meeting.series_id}:{recipient.address}:{meeting.sequence}"
+                               + (f":{occurrence}" if occurrence else ""),
                     token_parts=("meeting", meeting.series_id) if kind in CALENDAR_KINDS else (),
                     attachments=tuple(files) if kind == "agenda" else ())
     if kind in CALENDAR_KINDS:

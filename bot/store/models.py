@@ -84,6 +84,25 @@ class Meeting(SQLModel, table=True):
     sequence: int = 0  # iCalendar SEQUENCE: raised when time, place or status changes
     previous: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))  # before the last change
     updated_at: datetime
+    agenda_answer: str = ""  # the chair's or vice-chair's latest answer to the draft: approve or hold
+    agenda_answered_at: Optional[datetime] = None
+
+
+class CycleStep(SQLModel, table=True):
+    """A step of a meeting's cycle that is done: its mail queued, or skipped (and why).
+
+    The unique key is what makes a tick safe to repeat: a second tick, a restarted bot or a
+    second process that tries the same step fails on it and rolls its letters back."""
+
+    __table_args__ = (UniqueConstraint("meeting_id", "step"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    step: str  # invitation, meeting-update:<sequence>, cancel, call, draft, agenda, reminder, minutes-request, ...
+    state: str  # sent or skipped
+    at: datetime
+    sequence: int = 0  # the meeting's SEQUENCE when its mail went out (calendars are up to date to here)
+    recipients: int = 0
+    reason: str = ""
 
 
 class AgendaItem(SQLModel, table=True):
