@@ -79,7 +79,7 @@ def _post(rng, index, sender, outcome="handled") -> BacklogMail:
 def _answer(rng, index, member, token) -> BacklogMail:
     message = base(rng, index, member, f"it-netvaerk+{token}@lists.example.dk", "SV: Invitation")
     message.set_content("Tilmeld\n\n-----Oprindelig meddelelse-----\n" + text(rng, 3000))
-    return _mail(message, "held")
+    return _mail(message, "handled")  # registered, and confirmed
 
 
 def _itip(rng, index, member, token, uid) -> BacklogMail:
@@ -90,7 +90,7 @@ def _itip(rng, index, member, token, uid) -> BacklogMail:
            f"ORGANIZER:mailto:it-netvaerk+{token}@lists.example.dk\r\nDTSTAMP:20270301T090000Z\r\n"
            f"END:VEVENT\r\nEND:VCALENDAR\r\n")
     message.add_alternative(ics, subtype="calendar", params={"method": "REPLY"})
-    return _mail(message, "held")
+    return _mail(message, "handled")  # registered from the calendar, and confirmed
 
 
 def _auto_reply(rng, index, member) -> BacklogMail:

@@ -48,9 +48,11 @@ def issue(app, address: str, kind: str, meeting_id=None) -> str:
 def backlog_for(app, count: int):
     with Session(app.engine) as session:
         people = [c.email for c in members(session, "it-netvaerk")]
-        meeting = session.exec(select(Meeting).where(Meeting.series_id.like("it-netvaerk/%"))
+        meeting = session.exec(select(Meeting).where(Meeting.series_id.like("it-netvaerk/%"),  # the next one:
+                                                     Meeting.ends_at > app.clock.now(),  # answers to it count
+                                                     Meeting.status != "cancelled")
                                .order_by(Meeting.starts_at)).first()
-    answer_tokens = {p: issue(app, p, "invitation") for p in people}
+    answer_tokens = {p: issue(app, p, "invitation", meeting.id) for p in people}
     itip_tokens = {p: issue(app, p, "invitation", meeting.id) for p in people}
     return build(count, people, answer_tokens, itip_tokens, calendar_uid(meeting.series_id, "lists.example.dk"))
 

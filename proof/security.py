@@ -26,7 +26,7 @@ from bot.app import App
 from bot.config.settings import load_settings
 from bot.core.clock import FixedClock
 from bot.startup import prepare_database
-from bot.store.models import InboundMessage, Membership, OutboxMessage
+from bot.store.models import Attendance, InboundMessage, Meeting, Membership, OutboxMessage
 from tests.support import corpus
 from tests.support.config import make_config
 from tests.support.fuzz import mails, read_all
@@ -48,14 +48,17 @@ def fresh_app() -> App:
     return app
 
 
-def _effects(app) -> tuple[int, int, int]:
-    """Opt-outs, relayed copies, and answers taken as their owner's (held for a handler to come)."""
+def _effects(app) -> tuple:
+    """Opt-outs, relayed copies, answers recorded for a meeting, approvals, and answers taken as their
+    owner's that wait for a handler to come."""
     with Session(app.engine) as session:
         opted = session.exec(select(func.count()).select_from(Membership).where(Membership.opted_out == True)).one()  # noqa: E712
         posts = session.exec(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "post")).one()
+        attendance = session.exec(select(Attendance.contact_id, Attendance.status, Attendance.updated_at)).all()
+        approvals = session.exec(select(Meeting.agenda_answer, Meeting.agenda_answered_at)).all()
         taken = session.exec(select(func.count()).select_from(InboundMessage).where(
             InboundMessage.reason.like("no handler yet%"), InboundMessage.kind.like("answer:%"))).one()
-    return opted, posts, taken
+    return opted, posts, sorted(attendance), sorted(approvals, key=str), taken
 
 
 def _attempt(app, raw: bytes) -> bool:
@@ -78,12 +81,14 @@ def spoofing() -> dict[str, int]:
     attempts = []
     for kind, body in (("list-unsubscribe", "unsubscribe"), ("unsubscribe-confirm", "Ja"),
                        ("invitation", "Tilmeld"), ("draft", "Godkend"), ("agenda", "Afbud")):
-        token = issue_token(app, SOREN[1], kind)
+        about = meeting if kind in ("invitation", "draft", "agenda") else None  # Søren is the vice-chair
+        token = issue_token(app, SOREN[1], kind, meeting_id=about)
         attempts += [_reply(token, ATTACKER, body),  # a forged From, near the real one
                      _reply(token, METTE, body),  # another member's token
-                     _reply(issue_token(app, SOREN[1], kind, network="kontaktudvalg"), SOREN, body),  # other network
+                     _reply(issue_token(app, SOREN[1], kind, network="kontaktudvalg", meeting_id=about),
+                            SOREN, body),  # a token of another network
                      _reply(token, SOREN, body, verdict=FAIL)]  # the right From, but the trusted server says forged
-    relayed = issue_token(app, SOREN[1], "invitation", ref="relayed")  # as it would sit in a relayed References
+    relayed = issue_token(app, SOREN[1], "invitation", ref="relayed", meeting_id=meeting)  # as in a relayed References
     attempts.append(f"From: {METTE[1]}\r\nTo: it-netvaerk@lists.example.dk\r\nIn-Reply-To: <{relayed}.abc@lists."
                     f"example.dk>\r\nSubject: SV: invitation\r\nMessage-ID: <relayed@x>\r\n\r\nTilmeld\r\n".encode())
     for verdict, sender in ((b"", ATTACKER), (FAIL, SOREN), (b"", SOREN)):  # forged posts (unverified too)
@@ -93,7 +98,8 @@ def spoofing() -> dict[str, int]:
     attempts.append(corpus.load("itip-outlook-accept.eml", issue_token(app, SOREN[1], "invitation",
                                                                         meeting_id=meeting), METTE))
     succeeded = sum(_attempt(app, raw) for raw in attempts)
-    genuine = _attempt(app, PASS + _reply(issue_token(app, SOREN[1], "invitation", ref="genuine"), SOREN, "Tilmeld"))
+    genuine = _attempt(app, PASS + _reply(issue_token(app, SOREN[1], "invitation", ref="genuine", meeting_id=meeting),
+                                          SOREN, "Tilmeld"))
     app.engine.dispose()
     if not genuine:
         raise SystemExit("security proof: the genuine answer did not act, so the attempts prove nothing")

@@ -14,14 +14,17 @@ from sqlmodel import Session
 
 from bot.actions.bounces import bounced_address, record_bounce
 from bot.actions.list_post import relay
+from bot.actions.meeting_answers import draft_answer, rsvp
 from bot.actions.opt_out import opt_out
+from bot.actions.outcomes import HANDLED, HELD, IGNORED, NO_HANDLER, REJECTED, Outcome
 from bot.actions.replies import refusal, reply
 from bot.app import App
 from bot.config.networks import NetworkConfig
 from bot.inbound.parse import ParsedMail
 from bot.inbound.reply_text import first_word
-from bot.outbound.tokens import token_in_message_id, token_in_tag
+from bot.meetings.attendance import STATUS_BY_ANSWER, STATUS_BY_PARTSTAT
 from bot.outbound.compose import Recipient
+from bot.outbound.tokens import token_in_message_id, token_in_tag
 from bot.people.recipients import members, recipient
 from bot.rules import answers, authorize
 from bot.rules.classify import (
@@ -37,17 +40,6 @@ from bot.rules.classify import (
     Inbound,
 )
 from bot.store.models import Contact, InboundMessage
-
-HANDLED, IGNORED, REJECTED, HELD = "handled", "ignored", "rejected", "held"
-NO_HANDLER = "no handler yet"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    outcome: str  # handled, ignored, rejected, held
-    reason: str = ""
-    rule: str = ""
-    kind: str = ""
 
 
 @dataclass
@@ -95,7 +87,11 @@ def itip_reply(ctx: Context) -> Outcome:
     matched = authorize.meeting_matches(ctx.session, verdict.issued, itip.uid, ctx.network.domain)
     if not matched.allowed:
         return ctx.outcome(REJECTED, f"{matched.code}: {matched.reason}")
-    return ctx.outcome(HELD, f"{NO_HANDLER} (calendar {itip.partstat.lower()})", kind=f"answer:{verdict.issued.kind}")
+    kind = f"answer:{verdict.issued.kind}"
+    status = STATUS_BY_PARTSTAT.get(itip.partstat)
+    if status is None:
+        return ctx.outcome(IGNORED, f"a calendar reply that answers nothing ({itip.partstat.lower()})", kind=kind)
+    return rsvp(ctx, verdict, status, kind)
 
 
 def answer(ctx: Context) -> Outcome:
@@ -119,6 +115,10 @@ def answer(ctx: Context) -> Outcome:
         return ctx.outcome(HANDLED, f"answer not understood (first word {word!r}): help sent", kind=kind)
     if issued.kind == "unsubscribe-confirm":
         return unsubscribe(ctx, verdict, kind)
+    if meaning in STATUS_BY_ANSWER:
+        return rsvp(ctx, verdict, STATUS_BY_ANSWER[meaning], kind)
+    if issued.kind in ("draft", "draft-reminder"):
+        return draft_answer(ctx, verdict, meaning, kind)
     return ctx.outcome(HELD, f"{NO_HANDLER} ({meaning})", kind=kind)
 
 

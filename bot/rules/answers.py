@@ -33,7 +33,9 @@ BY_KIND = {
 
 # Mail we send as an automatic answer: a reply to one is never answered again (RFC 3834),
 # or two bots would answer each other forever.
-AUTOMATIC = ("help", "refusal", "contacts", "item-ack", "item-late", "rsvp-ack", "moderation-result",
+# Replies to these are not answered again (mail loops). An rsvp-ack is not among them: its text invites
+# a changed answer ("Afbud"), which is read like an answer to the invitation.
+AUTOMATIC = ("help", "refusal", "contacts", "item-ack", "item-late", "moderation-result",
              "unsubscribe-done", "delivery-disabled", "admin-notice")
 
 

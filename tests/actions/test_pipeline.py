@@ -16,6 +16,15 @@ OUTSIDER = ("Ukendt", "someone@gmail.example.com")
 ANSWERED_KIND = {"tilmeld": "invitation", "afbud": "invitation", "ja": "invitation", "nej": "invitation",
                  "måske": "invitation", "maybe": "invitation", "hvornår": "invitation", "godkend": "draft",
                  "afvent": "draft", "hermed": "minutes-request"}
+ANSWER_OUTCOME = {  # by the first word: the outcome, words of its reason, and the mail it brings
+    "tilmeld": ("handled", "registered for", ["rsvp-ack"]), "ja": ("handled", "registered for", ["rsvp-ack"]),
+    "afbud": ("handled", "apologies for", ["rsvp-ack"]), "nej": ("handled", "apologies for", ["rsvp-ack"]),
+    "måske": ("handled", "tentative for", ["rsvp-ack"]), "maybe": ("handled", "tentative for", ["rsvp-ack"]),
+    "godkend": ("handled", "draft agenda for it-netvaerk/2027-10-07: approve", []),
+    "afvent": ("handled", "draft agenda for it-netvaerk/2027-10-07: hold", []),
+    "hermed": ("held", NO_HANDLER, []),  # the minutes belong to a later part of the meeting cycle
+    "hvornår": ("handled", "answer not understood", ["refusal"]),
+}
 COMMAND_OUTCOME = {  # by the command word in the corpus: what a member who sends it gets today
     "hjælp": ("handled", "help sent", "command:help"), "help": ("handled", "help sent", "command:help"),
     "afmeld": ("handled", "confirmation requested", "command:unsubscribe"),
@@ -34,7 +43,9 @@ OUTCOME = {"loop": "ignored", "bounce": "ignored", "bounce-delayed": "ignored", 
 def corpus_mail(app, name: str) -> bytes:
     expected = MANIFEST[name]
     if expected["category"] == "answer":
-        return corpus.load(name, issue_token(app, MEMBER[1], ANSWERED_KIND[expected["first_word"]]), MEMBER)
+        meeting = add_meeting(app, "it-netvaerk", "2027-10-07")
+        kind = ANSWERED_KIND[expected["first_word"]]
+        return corpus.load(name, issue_token(app, MEMBER[1], kind, meeting_id=meeting), MEMBER)
     if expected["category"] == "itip-reply":
         meeting = add_meeting(app, "it-netvaerk", "2027-10-07")
         return corpus.load(name, issue_token(app, MEMBER[1], "invitation", meeting_id=meeting), MEMBER)
@@ -48,13 +59,14 @@ def test_each_corpus_mail_reaches_its_outcome(app, name):
     assert inbound.state == "done" and inbound.finished_at is not None
     category = expected["category"]
     if category == "answer":
-        understood = expected["first_word"] != "hvornår"
-        assert inbound.outcome == ("held" if understood else "handled"), inbound.reason
-        assert inbound.kind.startswith("answer:")
-        assert [m.kind for m in outbox(app)] == ([] if understood else ["refusal"])
+        outcome, reason, mail = ANSWER_OUTCOME[expected["first_word"]]
+        assert (inbound.outcome, inbound.kind.startswith("answer:")) == (outcome, True), inbound.reason
+        assert reason in inbound.reason and [m.kind for m in outbox(app)] == mail
     elif category == "itip-reply":
-        assert (inbound.outcome, inbound.kind) == ("held", "answer:invitation"), inbound.reason
-        assert expected["partstat"].lower() in inbound.reason
+        status = {"accepted": "registered", "declined": "apologies", "tentative": "tentative"}[expected["partstat"].lower()]
+        assert (inbound.outcome, inbound.kind) == ("handled", "answer:invitation"), inbound.reason
+        assert inbound.reason.startswith(f"{status} for it-netvaerk/2027-10-07")
+        assert [m.kind for m in outbox(app)] == ["rsvp-ack"]
     elif category == "command":
         assert (inbound.outcome, inbound.reason, inbound.kind) == COMMAND_OUTCOME[expected["command"]]
         assert [m.kind for m in outbox(app)] == COMMAND_MAIL[expected["command"]]
@@ -250,7 +262,7 @@ def test_two_copies_of_one_answer_act_once_and_the_token_copy_is_the_one(app):
     from bot.inbound.arrivals import store_inbound
     from bot.inbound.routing import route
 
-    token = issue_token(app, MEMBER[1], "invitation")
+    token = issue_token(app, MEMBER[1], "invitation", meeting_id=add_meeting(app, "it-netvaerk", "2027-10-07"))
     raw = plain("SV: Invitation", to=f"it-netvaerk+{token}@lists.example.dk",
                 extra="Cc: it-netvaerk@lists.example.dk\r\n", body="Tilmeld\r\n")
     addresses = ["it-netvaerk@lists.example.dk", f"it-netvaerk+{token}@lists.example.dk"]
@@ -259,7 +271,8 @@ def test_two_copies_of_one_answer_act_once_and_the_token_copy_is_the_one(app):
     process_pending(app)
     plain_copy, token_copy = (row(app, s.id) for s in stored)
     assert plain_copy.outcome == "ignored" and f"another copy of #{token_copy.id}" in plain_copy.reason
-    assert (token_copy.outcome, token_copy.kind) == ("held", "answer:invitation")
+    assert (token_copy.outcome, token_copy.kind) == ("handled", "answer:invitation")
+    assert [m.kind for m in outbox(app)] == ["rsvp-ack"]  # one confirmation, not two
 
 
 def two_copies_of_a_reply(app) -> tuple[bytes, list]:

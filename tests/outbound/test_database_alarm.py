@@ -1,7 +1,6 @@
 """A failing database is reported at once, without the database, at most once an hour."""
 from __future__ import annotations
 
-import logging
 import mailbox
 from dataclasses import replace
 

@@ -19,13 +19,17 @@ def answer(app, token: str, sender, name: str = "answer-outlook-oprindelig.eml")
 
 
 def test_the_genuine_token_from_the_right_address_reaches_the_handler_as_the_right_kind(app):
-    inbound = answer(app, issue_token(app, SOREN[1], "invitation"), SOREN)
-    assert (inbound.outcome, inbound.kind, inbound.reason) == ("held", "answer:invitation", "no handler yet (register)")
+    meeting = add_meeting(app, "it-netvaerk", "2027-10-07")
+    inbound = answer(app, issue_token(app, SOREN[1], "invitation", meeting_id=meeting), SOREN)
+    assert (inbound.outcome, inbound.kind) == ("handled", "answer:invitation")
+    assert inbound.reason == "registered for it-netvaerk/2027-10-07; confirmed"
 
 
 def test_an_alias_counts_as_the_person(app):
-    inbound = answer(app, issue_token(app, SOREN[1], "draft"), SOREN_ALIAS, "answer-outlook-fra-sendt.eml")
-    assert (inbound.outcome, inbound.kind) == ("held", "answer:draft")
+    meeting = add_meeting(app, "it-netvaerk", "2027-10-07")
+    inbound = answer(app, issue_token(app, SOREN[1], "draft", meeting_id=meeting), SOREN_ALIAS,
+                     "answer-outlook-fra-sendt.eml")
+    assert (inbound.outcome, inbound.kind) == ("handled", "answer:draft")  # Søren is the vice-chair
 
 
 def test_a_forged_from_is_rejected_and_never_relayed(app):
@@ -67,11 +71,11 @@ def test_an_unknown_token_is_rejected(app):
 
 
 def test_the_token_in_in_reply_to_is_used_when_the_address_has_none(app):
-    token = issue_token(app, SOREN[1], "invitation")
+    token = issue_token(app, SOREN[1], "invitation", meeting_id=add_meeting(app, "it-netvaerk", "2027-10-07"))
     raw = (f"From: {SOREN[1]}\r\nTo: it-netvaerk@lists.example.dk\r\n"
            f"In-Reply-To: <{token}.abc@lists.example.dk>\r\nSubject: Re: x\r\n\r\nAfbud\r\n").encode()
     inbound = row(app, deliver(app, raw))
-    assert (inbound.outcome, inbound.reason) == ("held", "no handler yet (apologies)")
+    assert (inbound.outcome, inbound.reason) == ("handled", "apologies for it-netvaerk/2027-10-07; confirmed")
 
 
 def test_tokens_are_lowercase_base32_with_enough_bits_and_fit_the_local_part_limit(app):
