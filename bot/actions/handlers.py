@@ -12,6 +12,7 @@ from typing import Callable
 
 from sqlmodel import Session
 
+from bot.actions import agenda_items
 from bot.actions.bounces import bounced_address, record_bounce
 from bot.actions.list_post import relay
 from bot.actions.meeting_answers import draft_answer, rsvp
@@ -115,11 +116,25 @@ def answer(ctx: Context) -> Outcome:
         return ctx.outcome(HANDLED, f"answer not understood (first word {word!r}): help sent", kind=kind)
     if issued.kind == "unsubscribe-confirm":
         return unsubscribe(ctx, verdict, kind)
-    if meaning in STATUS_BY_ANSWER:
-        return rsvp(ctx, verdict, STATUS_BY_ANSWER[meaning], kind)
-    if issued.kind in ("draft", "draft-reminder"):
-        return draft_answer(ctx, verdict, meaning, kind)
+    return ANSWER_HANDLERS.get(issued.kind, held_answer)(ctx, verdict, meaning, kind)
+
+
+def held_answer(ctx: Context, verdict: authorize.Verdict, meaning: str, kind: str) -> Outcome:
     return ctx.outcome(HELD, f"{NO_HANDLER} ({meaning})", kind=kind)
+
+
+def meeting_answer(ctx: Context, verdict: authorize.Verdict, meaning: str, kind: str) -> Outcome:
+    return rsvp(ctx, verdict, STATUS_BY_ANSWER[meaning], kind)
+
+
+# What an understood answer does, by the kind of mail it answers.
+ANSWER_HANDLERS: dict[str, Callable[..., Outcome]] = {
+    **{k: meeting_answer for k in ("invitation", "agenda", "meeting-update", "reminder", "rsvp-ack")},
+    "draft": draft_answer, "draft-reminder": draft_answer,
+    "call": lambda ctx, verdict, meaning, kind: agenda_items.propose_by_answer(ctx, verdict, kind),
+    "item-ack": lambda ctx, verdict, meaning, kind: agenda_items.correct(ctx, verdict, kind),
+    "late-item-approval": lambda ctx, verdict, meaning, kind: agenda_items.take_in_late(ctx, verdict, kind),
+}
 
 
 def tell_token_owner(ctx: Context, issued) -> bool:
@@ -147,6 +162,9 @@ def command(ctx: Context) -> Outcome:
                                      + _said(refusal(ctx, "not-member"), "refusal sent"), kind=kind)
     if name == "unsubscribe":  # asks to confirm: a forged From cannot opt somebody out
         return ctx.outcome(HANDLED, _said(reply(ctx, "unsubscribe-confirm"), "confirmation requested"), kind=kind)
+    if name == "agenda-item":
+        contact = authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address)
+        return agenda_items.propose_by_command(ctx, ctx.classification.detail["title"], contact, kind)
     return ctx.outcome(HELD, NO_HANDLER, kind=kind)
 
 

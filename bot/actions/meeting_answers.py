@@ -10,10 +10,11 @@ from sqlmodel import select
 from bot.actions.outcomes import HANDLED, REJECTED, Outcome
 from bot.actions.replies import refusal, reply
 from bot.meetings.attendance import record_answer
+from bot.meetings.cycle import agenda_sent
 from bot.meetings.letters import meeting_view
 from bot.rules import authorize
 from bot.rules.answers import APPROVE
-from bot.store.models import CycleStep, Meeting, Membership, Network
+from bot.store.models import Meeting, Membership, Network
 
 APPROVERS = ("chair", "vice-chair")
 
@@ -48,7 +49,7 @@ def draft_answer(ctx, verdict: authorize.Verdict, meaning: str, kind: str) -> Ou
     if not _approver(ctx, verdict.contact.id):
         refusal(ctx, "not-allowed")
         return ctx.outcome(REJECTED, "only the chair and vice-chair answer the draft agenda", kind=kind)
-    if _agenda_sent(ctx, meeting.id):
+    if agenda_sent(ctx.session, meeting.id):
         return ctx.outcome(HANDLED, "the agenda had already gone out: the answer changes nothing", kind=kind)
     meeting.agenda_answer = "approve" if meaning == APPROVE else "hold"
     meeting.agenda_answered_at = ctx.app.clock.now()
@@ -60,10 +61,4 @@ def _approver(ctx, contact_id: int) -> bool:
                                                         Membership.contact_id == contact_id,
                                                         Membership.active == True,  # noqa: E712
                                                         Membership.role.in_(APPROVERS)))
-    return ctx.session.exec(query).first() is not None
-
-
-def _agenda_sent(ctx, meeting_id: int) -> bool:
-    query = select(CycleStep.id).where(CycleStep.meeting_id == meeting_id, CycleStep.step == "agenda",
-                                       CycleStep.state == "sent")
     return ctx.session.exec(query).first() is not None

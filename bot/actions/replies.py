@@ -29,7 +29,7 @@ ACKNOWLEDGEMENTS = ("item-ack", "rsvp-ack", "unsubscribe-done", "moderation-resu
 
 
 def reply(ctx, kind: str, context: dict | None = None, tag: str = "", to: Recipient | None = None,
-          meeting_id: int | None = None) -> bool:
+          meeting_id: int | None = None, token_ref: str = "") -> bool:
     """Queue a `kind` mail answering the inbound message in `ctx` (to its sender, or `to`); False when
     there is nobody to answer, the sender asked for no acknowledgements, or the daily limit stopped it."""
     mail, network = ctx.mail, ctx.network
@@ -45,7 +45,7 @@ def reply(ctx, kind: str, context: dict | None = None, tag: str = "", to: Recipi
     letter = Letter(
         kind=kind, network=network, recipient=recipient,
         dedupe_key=f"reply:{ctx.row.id}:{kind}{':' + tag if tag else ''}",
-        context=context or {}, auto_submitted=AUTO_REPLIED, meeting_id=meeting_id,
+        context=context or {}, auto_submitted=AUTO_REPLIED, meeting_id=meeting_id, token_ref=token_ref,
         in_reply_to=mail.message_id, references=tuple(mail.references))
     return enqueue(ctx.session, compose(ctx.app, ctx.session, letter))
 

@@ -116,6 +116,13 @@ def _agenda_steps(meeting: Meeting, network: NetworkConfig, done: dict, now: dat
     return steps
 
 
+def agenda_sent(session: Session, meeting_id: int) -> bool:
+    """Has the meeting's agenda gone out? After that, its items and approval are settled."""
+    query = select(CycleStep.id).where(CycleStep.meeting_id == meeting_id, CycleStep.step == "agenda",
+                                       CycleStep.state == SENT)
+    return session.exec(query).first() is not None
+
+
 def _agenda_may_go(meeting: Meeting, network: NetworkConfig) -> bool:
     """Silent consent: unless held. Required approval: once approved. The latest answer counts."""
     if network.agenda_approval == "required":

@@ -37,7 +37,8 @@ def previous_view(meeting: Meeting) -> dict:
 def agenda_items(session: Session, meeting: Meeting) -> tuple[list[dict], list[Attachment]]:
     """The meeting's items in order, appendices numbered "Bilag N" across the agenda."""
     items, files, number = [], [], 0
-    query = select(AgendaItem).where(AgendaItem.meeting_id == meeting.id, AgendaItem.status != "withdrawn")
+    query = select(AgendaItem).where(AgendaItem.meeting_id == meeting.id,
+                                     AgendaItem.status.not_in(("withdrawn", "waiting")))
     for item in session.exec(query.order_by(AgendaItem.position, AgendaItem.id)):
         submitter = session.get(Contact, item.submitter_id) if item.submitter_id else None
         appendices = []

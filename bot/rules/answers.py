@@ -26,6 +26,8 @@ BY_KIND = {
     "reminder": MEETING_ANSWERS, "rsvp-ack": MEETING_ANSWERS,
     "draft": (APPROVE, HOLD), "draft-reminder": (APPROVE, HOLD),
     "moderation-request": (APPROVE, REJECT),
+    "late-item-approval": (APPROVE,),
+    "item-ack": FREE_TEXT,  # a correction of the item
     "unsubscribe-confirm": (CONFIRM,),
     "call": FREE_TEXT, "minutes-request": FREE_TEXT, "minutes-reminder": FREE_TEXT,
 }
@@ -33,9 +35,9 @@ BY_KIND = {
 
 # Mail we send as an automatic answer: a reply to one is never answered again (RFC 3834),
 # or two bots would answer each other forever.
-# Replies to these are not answered again (mail loops). An rsvp-ack is not among them: its text invites
-# a changed answer ("Afbud"), which is read like an answer to the invitation.
-AUTOMATIC = ("help", "refusal", "contacts", "item-ack", "item-late", "moderation-result",
+# Replies to these are not answered again (mail loops). An rsvp-ack and an item-ack are not among them:
+# their text invites a changed answer ("Afbud") or a correction of the item.
+AUTOMATIC = ("help", "refusal", "contacts", "item-late", "moderation-result",
              "unsubscribe-done", "delivery-disabled", "admin-notice")
 
 

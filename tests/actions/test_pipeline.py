@@ -29,13 +29,15 @@ COMMAND_OUTCOME = {  # by the command word in the corpus: what a member who send
     "hjælp": ("handled", "help sent", "command:help"), "help": ("handled", "help sent", "command:help"),
     "afmeld": ("handled", "confirmation requested", "command:unsubscribe"),
     "unsubscribe": ("handled", "confirmation requested", "command:unsubscribe"),
-    # the contact list and agenda items belong to the meeting cycle: kept, visible, not yet acted on
+    # the contact list comes with moderation (a later issue): kept, visible, not yet acted on
     "kontakter": ("held", NO_HANDLER, "command:contacts"),
-    "dagsordenspunkt": ("held", NO_HANDLER, "command:agenda-item"),
-    "agenda item": ("held", NO_HANDLER, "command:agenda-item"),
+    # an item for the next meeting (15 April 2027, moved from the 8th), before its deadline
+    "dagsordenspunkt": ("handled", "item #1 for it-netvaerk/2027-04-08", "command:agenda-item"),
+    "agenda item": ("handled", "item #1 for it-netvaerk/2027-04-08", "command:agenda-item"),
 }
 COMMAND_MAIL = {"hjælp": ["help"], "help": ["help"], "afmeld": ["unsubscribe-confirm"],
-                "unsubscribe": ["unsubscribe-confirm"], "kontakter": [], "dagsordenspunkt": [], "agenda item": []}
+                "unsubscribe": ["unsubscribe-confirm"], "kontakter": [], "dagsordenspunkt": ["item-ack"],
+                "agenda item": ["item-ack"]}
 OUTCOME = {"loop": "ignored", "bounce": "ignored", "bounce-delayed": "ignored", "auto-reply": "ignored",
            "reject": "rejected"}
 

@@ -163,7 +163,7 @@ def _common(kind: str, lang: str, variant: str) -> dict:
     recipient = dict(SOREN)
     if kind in ("minutes-request", "minutes-reminder", "moderation-request", "delivery-disabled"):
         recipient = dict(ASE)
-    elif kind in ("draft", "draft-reminder"):
+    elif kind in ("draft", "draft-reminder", "late-item-approval"):
         recipient = dict(METTE)
     elif kind in ("admin-notice", "database-alarm"):
         recipient = dict(ADMIN)
@@ -190,6 +190,8 @@ def _specific(kind: str, variant: str) -> dict:
         return {"meeting": meeting(), "deadline": at(9, 27, 8), "items_so_far": len(items)}
     if kind == "item-ack":
         return {"meeting": meeting(), "item": _normal_items(False)[0]}
+    if kind == "late-item-approval":
+        return {"meeting": meeting(), "item": _normal_items(False)[1], "proposer": {"name": "Åse Brøndum"}}
     if kind == "item-late":
         return {"meeting": meeting(), "item": _normal_items(False)[1],
                 "next_meeting": None if variant == "no-items" else next_meeting()}
