@@ -15,7 +15,7 @@ from sqlmodel import Session
 from bot.actions import agenda_items
 from bot.actions.bounces import bounced_address, record_bounce
 from bot.actions.list_post import relay
-from bot.actions.meeting_answers import draft_answer, rsvp
+from bot.actions.meeting_answers import draft_answer, minutes, rsvp
 from bot.actions.opt_out import opt_out
 from bot.actions.outcomes import HANDLED, HELD, IGNORED, NO_HANDLER, REJECTED, Outcome
 from bot.actions.replies import refusal, reply
@@ -134,6 +134,8 @@ ANSWER_HANDLERS: dict[str, Callable[..., Outcome]] = {
     "call": lambda ctx, verdict, meaning, kind: agenda_items.propose_by_answer(ctx, verdict, kind),
     "item-ack": lambda ctx, verdict, meaning, kind: agenda_items.correct(ctx, verdict, kind),
     "late-item-approval": lambda ctx, verdict, meaning, kind: agenda_items.take_in_late(ctx, verdict, kind),
+    "minutes-request": lambda ctx, verdict, meaning, kind: minutes(ctx, verdict, kind),
+    "minutes-reminder": lambda ctx, verdict, meaning, kind: minutes(ctx, verdict, kind),
 }
 
 

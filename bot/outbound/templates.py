@@ -17,7 +17,7 @@ from bot.outbound import i18n
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 LANGUAGES = ("da", "en", "nb")
 KINDS = ("call", "item-ack", "item-late", "late-item-approval", "draft", "draft-reminder", "invitation", "agenda", "meeting-update",
-         "cancel", "reminder", "rsvp-ack", "minutes-request", "minutes-reminder", "minutes", "post",
+         "cancel", "reminder", "rsvp-ack", "minutes-request", "minutes-reminder", "minutes", "minutes-ack", "post",
          "moderation-request", "moderation-result", "help", "contacts", "unsubscribe-confirm",
          "unsubscribe-done", "refusal", "delivery-disabled", "admin-notice", "database-alarm")
 

@@ -22,7 +22,7 @@ ANSWER_OUTCOME = {  # by the first word: the outcome, words of its reason, and t
     "måske": ("handled", "tentative for", ["rsvp-ack"]), "maybe": ("handled", "tentative for", ["rsvp-ack"]),
     "godkend": ("handled", "draft agenda for it-netvaerk/2027-10-07: approve", []),
     "afvent": ("handled", "draft agenda for it-netvaerk/2027-10-07: hold", []),
-    "hermed": ("held", NO_HANDLER, []),  # the minutes belong to a later part of the meeting cycle
+    "hermed": ("rejected", "only the secretary sends the minutes", ["refusal"]),  # Søren is not the secretary
     "hvornår": ("handled", "answer not understood", ["refusal"]),
 }
 COMMAND_OUTCOME = {  # by the command word in the corpus: what a member who sends it gets today

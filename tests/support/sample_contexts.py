@@ -161,7 +161,7 @@ def _events(variant: str) -> list[dict]:
 
 def _common(kind: str, lang: str, variant: str) -> dict:
     recipient = dict(SOREN)
-    if kind in ("minutes-request", "minutes-reminder", "moderation-request", "delivery-disabled"):
+    if kind in ("minutes-request", "minutes-reminder", "minutes-ack", "moderation-request", "delivery-disabled"):
         recipient = dict(ASE)
     elif kind in ("draft", "draft-reminder", "late-item-approval"):
         recipient = dict(METTE)
@@ -222,6 +222,11 @@ def _specific(kind: str, variant: str) -> dict:
                 "attendance": {"registered": _names(variant, ["Søren Ærø", "Mette Kjærgaard", "Jens Østergaard"]),
                                "apologies": _names(variant, ["Lise Bech"])},
                 "secretary": {"name": "Åse Brøndum"}}
+    if kind == "minutes-ack":
+        return {"meeting": meeting(), "members_count": 0 if variant == "no-items" else 13,
+                "consultants": [] if variant == "no-items" else
+                [{"name": "Rasmus Dahl", "region": "Hovedstaden", "email": "rasmus.dahl@kkr-hovedstaden.dk"},
+                 {"name": "Thomas Ærenlund", "region": "Syddanmark", "email": "thomas.aerenlund@kkr-syddanmark.dk"}]}
     if kind == "post":
         return {"original_subject": "Erfaringer med FMK & hjemmeplejen?",
                 "unsubscribe_address": "it-netvaerk+u4k8s1ze0p@lists.example.dk"}
