@@ -40,7 +40,7 @@ def main() -> None:
         show(ingest.idle_latency(server, sizes.idle_trials))
     show(fanout.fanout(sizes.members, sizes.runs, sizes.small_posts))
     show(bigpost.db_growth(sizes.big_post_members))
-    show(bigpost.peak_rss(sizes.big_post_members))
+    show(bigpost.peak_rss(sizes.big_post_members, sizes.runs))
     show(receive.while_relaying(sizes.received, sizes.runs))
     show(receive.durable_cost(sizes.received, sizes.runs))
 

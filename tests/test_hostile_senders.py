@@ -127,8 +127,8 @@ def test_one_transaction_to_many_tagged_addresses_gets_at_most_ten_answers(trust
     tags = [f"it-netvaerk+x{n}@lists.example.dk" for n in range(150)]
     answer = front_door(mail("hjælp", message_id=None), to=tags)  # 100 accepted, 50 told to come again
     assert answer.startswith("250 2.0.0 Stored as #") and len(answer) < 512
-    assert len(inbound(trusted_app)) <= 100
-    assert len([m for m in outbox(trusted_app) if m.recipient == SOREN[1]]) <= 10
+    assert len(inbound(trusted_app)) == 100
+    assert len([m for m in outbox(trusted_app) if m.recipient == SOREN[1]]) == 1  # one mail, acted on once
 
 
 def test_a_relayed_post_carries_no_token_of_ours(trusted_app, front_door):
@@ -204,3 +204,46 @@ def test_one_mail_without_message_id_to_many_tags_acts_once(trusted_app, front_d
     rows = inbound(trusted_app)
     assert len(rows) == 20 and len([r for r in rows if r.rule != "duplicate"]) == 1
     assert len(outbox(trusted_app)) == 1
+
+
+def test_an_encoded_word_is_no_header_of_the_trusted_server(trusted_app, front_door):
+    """Found in review: the header was decoded before it was read, so this forged pass was believed."""
+    raw = b"Authentication-Results: =?us-ascii?q?mx.example.dk=3B_dmarc=3Dpass?=\r\n" + mail("Vigtigt")
+    front_door(raw)
+    [row] = inbound(trusted_app)
+    assert (row.dmarc, row.outcome) == ("", "held") and outbox(trusted_app) == []
+
+
+def test_a_forged_pass_beside_the_servers_own_none_is_no_pass(trusted_app, front_door):
+    front_door(mail("Vigtigt", results=(f"{TRUSTED}; dmarc=pass header.from=aarhus.example.dk",
+                                         f"{TRUSTED}; dmarc=none header.from=aarhus.example.dk")))
+    [row] = inbound(trusted_app)
+    assert (row.dmarc, row.outcome) == ("", "held") and outbox(trusted_app) == []
+
+
+def test_a_token_in_to_or_cc_never_reaches_another_list(trusted_app, front_door):
+    """Found in review: a reply to one's invitation with the sub-group in Cc carried the token to its members."""
+    lars = ("Lars Møller", "lars.moeller@odense.example.dk")
+    token = issue_token(trusted_app, lars[1], "invitation")
+    tagged = f"it-netvaerk+{token}@lists.example.dk"
+    raw = mail("SV: Invitation", sender=lars, to=tagged, results=(f"{TRUSTED}; dmarc=pass header.from=odense.example.dk",),
+               headers={"Cc": "it-teknik@lists.example.dk"})
+    front_door(raw, to=[tagged, "it-teknik@lists.example.dk"], sender=lars[1])
+    copies = [copy_of(trusted_app, m) for m in outbox(trusted_app) if m.kind == "post"]
+    assert copies and all(token.encode() not in copy for copy in copies)
+    assert all(b"To: it-netvaerk@lists.example.dk" in copy.split(b"\r\n\r\n")[0] for copy in copies)
+
+
+@pytest.mark.parametrize("line_break", [b"\r", b"\n", b"\x0b", b"\x0c", b"\x1c", b"\xc2\x85", b"\xe2\x80\xa8",
+                                        b"\xe2\x80\xa9"])
+def test_no_line_break_of_any_kind_survives_in_a_relayed_header(trusted_app, front_door, line_break):
+    raw = mail("placeholder", results=(f"{TRUSTED}; dmarc=pass header.from=aarhus.example.dk",))
+    front_door(raw.replace(b"Subject: placeholder", b"Subject: x" + line_break + b"Bcc: victim@evil.example"))
+    copies = [copy_of(trusted_app, m) for m in outbox(trusted_app) if m.kind == "post"]
+    assert len(copies) == 13
+    for copy in copies:
+        head = copy.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        assert not any(line.lower().startswith(b"bcc") for line in head)  # never a header of its own
+        assert all(len(line.decode("utf-8", "replace").splitlines()) == 1 for line in head)  # str.splitlines too
+        assert [line for line in head if line.startswith(b"Subject:")][0].startswith(b"Subject: x")
+        assert parse(copy).header("Bcc") == ""

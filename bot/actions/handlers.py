@@ -112,8 +112,9 @@ def answer(ctx: Context) -> Outcome:
     word = first_word(ctx.mail.text)
     meaning = answers.intent(issued.kind, word)
     if meaning is None:
-        refusal(ctx, "not-understood", detail=word)
-        return ctx.outcome(HANDLED, f"answer not understood (first word {word!r}): help sent", kind=kind)
+        sent = refusal(ctx, "not-understood", detail=word)
+        return ctx.outcome(HANDLED, f"answer not understood (first word {word!r}): {_said(sent, 'help sent')}",
+                           kind=kind)
     if issued.kind == "unsubscribe-confirm":
         return unsubscribe(ctx, verdict, kind)
     return ANSWER_HANDLERS.get(issued.kind, held_answer)(ctx, verdict, meaning, kind)

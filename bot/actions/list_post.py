@@ -14,6 +14,7 @@ inbound mail) and a small row per member; no copy is composed here.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ def relay(app: App, session: Session, network: NetworkConfig, inbound_id: int, r
     new = [(key, contact) for key, contact in wanted.items() if key not in existing]
     if not new:
         return 0
-    skeleton = build_skeleton(network, raw, author_name, author)
+    skeleton = build_skeleton(network, raw, author_name, author, Ours.of(app.settings.networks))
     job_id = session.execute(insert(SendJob).values(
         kind="post", network_slug=network.slug, inbound_id=inbound_id, body_offset=skeleton.body_offset,
         head=skeleton.head, body_headers=skeleton.body_headers, boundary=skeleton.boundary, subject=subject,
@@ -84,11 +85,13 @@ def relay(app: App, session: Session, network: NetworkConfig, inbound_id: int, r
     return len(rows)
 
 
-def build_skeleton(network: NetworkConfig, raw: bytes, author_name: str, author: str) -> Skeleton:
+def build_skeleton(network: NetworkConfig, raw: bytes, author_name: str, author: str,
+                   ours: Ours | None = None) -> Skeleton:
+    ours = ours or Ours.of((network,))
     head, body_offset = _split(raw)
     fields = _fields(head)
-    kept = b"".join(_rebuilt(line, network) for name, line in fields if name in KEPT_HEADERS)
-    content = b"".join(_rebuilt(line, network) for name, line in fields if name in CONTENT_HEADERS) or \
+    kept = b"".join(_rebuilt(line, ours) for name, line in fields if name in KEPT_HEADERS)
+    content = b"".join(_rebuilt(line, ours) for name, line in fields if name in CONTENT_HEADERS) or \
         b"Content-Type: text/plain; charset=us-ascii\r\n"
     boundary = f"kkrbot-{uuid.uuid4().hex}"
     ours = [("From", _address(f"{author_name or author} via {network.name}", network.address)),
@@ -104,20 +107,40 @@ def build_skeleton(network: NetworkConfig, raw: bytes, author_name: str, author:
                     body_headers=content, body_offset=body_offset, boundary=boundary)
 
 
-def _rebuilt(field: bytes, network: NetworkConfig) -> bytes:
+@dataclass(frozen=True)
+class Ours:
+    """The addresses the bot owns: its lists' domains and slugs, so that no token of ours is passed on."""
+
+    domains: frozenset[str]
+    tagged: re.Pattern  # <slug>+<tag>@<domain> of any network: a member's reply or bounce address
+
+    @classmethod
+    def of(cls, networks) -> "Ours":
+        slugs = "|".join(re.escape(n.slug) for n in networks) or "(?!)"
+        domains = "|".join(re.escape(n.domain) for n in networks) or "(?!)"
+        return cls(frozenset(n.domain.lower() for n in networks),
+                   re.compile(rf"\b({slugs})\+[^@\s<>\"]+@({domains})\b".encode(), re.I))
+
+    def message_id(self, message_id: bytes) -> bool:
+        text = message_id.decode("latin-1")
+        return tokens.token_in_message_id(text) is not None and text.lower().rstrip(">").rsplit("@", 1)[-1] in self.domains
+
+
+def _rebuilt(field: bytes, ours: Ours) -> bytes:
     """A kept header written anew: one logical line, every line break in it (a bare CR too) made a
     space, so a parser sees exactly the headers we meant; our own tokened Message-IDs dropped from
-    the threading headers, so no member's token reaches the list. Empty when nothing is left."""
+    the threading headers and our +tag addresses made the plain list address, so no member's token
+    reaches the list. Empty when nothing is left."""
     name, _, value = field.partition(b":")
     value = LINE_BREAKS.sub(b" ", value).strip()
-    if name.strip().lower() in (b"references", b"in-reply-to"):
-        value = b" ".join(i for i in MESSAGE_IDS.findall(value) if not _ours(i, network))
+    lower = name.strip().lower()
+    if lower in (b"references", b"in-reply-to"):
+        value = b" ".join(i for i in MESSAGE_IDS.findall(value) if not ours.message_id(i))
+    elif lower in (b"to", b"cc"):
+        value = ours.tagged.sub(rb"\1@\2", value)
+    elif lower == b"message-id" and any(ours.message_id(i) for i in MESSAGE_IDS.findall(value)):
+        value = f"<post-{hashlib.sha256(value).hexdigest()[:24]}@{sorted(ours.domains)[0]}>".encode()
     return _folded(name.strip() + b": " + value) + b"\r\n" if value else b""
-
-
-def _ours(message_id: bytes, network: NetworkConfig) -> bool:
-    text = message_id.decode("latin-1")
-    return tokens.token_in_message_id(text) is not None and text.lower().endswith(f"@{network.domain}>")
 
 
 def _folded(line: bytes, width: int = 78) -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import or_, select
 
 from bot.core.logs import log_event
 from bot.outbound.compose import AUTO_REPLIED, Letter, Recipient, compose
@@ -57,12 +57,16 @@ def refusal(ctx, reason: str, detail: str = "", to: Recipient | None = None) -> 
 
 
 def answered_today(ctx, address: str) -> int:
-    """Answers queued to `address` in the last 24 hours, those of this batch included."""
+    """Answers queued to `address`'s mailbox in the last 24 hours, those of this batch included.
+    Sub-addresses count as their mailbox (victim+1@, victim+2@ are one victim)."""
     ctx.session.flush()  # the batch's own answers are rows too before the count
     since = ctx.app.clock.now() - timedelta(days=1)
+    local, _, domain = address.lower().rpartition("@")
+    mailbox = local.split("+", 1)[0]
+    tagged = mailbox.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "+%@" + domain
     query = select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.recipient == address.lower(), OutboxMessage.dedupe_key.like("reply:%"),
-        OutboxMessage.created_at >= since)
+        or_(OutboxMessage.recipient == f"{mailbox}@{domain}", OutboxMessage.recipient.like(tagged, escape="\\")),
+        OutboxMessage.dedupe_key.like("reply:%"), OutboxMessage.created_at >= since)
     return ctx.session.exec(query).one()
 
 

@@ -166,14 +166,15 @@ def _found_again(row: InboundMessage, imap: ImapOrigin | None) -> Stored:
     return Stored(row.id, row.network_slug, duplicate=True)
 
 
-def record_gone(session: Session, origin: ImapOrigin, now: datetime) -> None:
+def record_gone(session: Session, origin: ImapOrigin, now: datetime, reason: str = "", rule: str = "imap-gone") -> None:
     """A finished row for a message that left the mailbox before it could be read (another client
-    moved or deleted it between SEARCH and FETCH), so that it shows in `kkrbot inbox` instead of
-    being skipped without a trace. Nothing of it was stored: nothing to handle, nothing to move."""
+    moved or deleted it between SEARCH and FETCH), or that the server never hands over, so that it
+    shows in `kkrbot inbox` instead of being skipped without a trace. Nothing of it was stored:
+    nothing to handle, nothing to move."""
+    reason = reason or f"gone from {origin.mailbox} (UID {origin.uid}) before it could be read: nothing was stored"
     session.add(InboundMessage(
         received_at=now, source="imap", delivered_to="",
         message_id=f"<imap-gone-{origin.uidvalidity}-{origin.uid}@synthetic.kkrbot>", message_id_synthetic=True,
         content_hash=hashlib.sha256(b"").hexdigest(), size=0,
         imap_mailbox=origin.mailbox, imap_uidvalidity=origin.uidvalidity, imap_uid=origin.uid, imap_folder="",
-        state=STATE_DONE, outcome="ignored", rule="imap-gone", finished_at=now,
-        reason=f"gone from {origin.mailbox} (UID {origin.uid}) before it could be read: nothing was stored"))
+        state=STATE_DONE, outcome="ignored", rule=rule, finished_at=now, reason=reason))

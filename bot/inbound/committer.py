@@ -10,6 +10,7 @@ server never waits long for the bot's own processing.
 """
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from concurrent.futures import Future
@@ -20,6 +21,7 @@ from typing import Callable
 from sqlalchemy.engine import Engine
 
 from bot.core import memory
+from bot.core.logs import log_event
 from bot.inbound.arrivals import Arrival, Stored, commit_arrivals
 from bot.inbound.routing import ListAddress
 
@@ -52,6 +54,8 @@ class Committer(threading.Thread):
     def submit(self, raw: bytes, *, source: str, envelope_from: str, envelope_to: list[str],
                deliveries: list[ListAddress | None]) -> Future:
         """Queue one message for storing; the future gives its Stored rows once they are on disk."""
+        if not self.is_alive():
+            raise RuntimeError("the committer has stopped")  # the session answers 451: nothing is lost
         arrivals = [Arrival(raw, source, delivery, "", envelope_from, tuple(envelope_to)) for delivery in deliveries]
         message = Message(arrivals, Future())
         self.idle.clear()
@@ -66,24 +70,32 @@ class Committer(threading.Thread):
         stopping = False
         while not stopping:
             group, stopping = self._next_group()
-            self._commit(group)
+            try:
+                self._commit(group)
+            except Exception as error:  # noqa: BLE001 - the thread must outlive any one group
+                log_event("committer_error", level=logging.ERROR, error=type(error).__name__, detail=str(error)[:200])
+                for message in group:
+                    if not message.done.done():
+                        message.done.set_exception(error)
             del group  # a 14 MB message is not kept while the thread waits for the next
 
     def _next_group(self) -> tuple[list[Message], bool]:
-        """What arrived while the last commit was syncing (waiting for the first if nothing did)."""
-        first = self.inbox.get()
-        if first is None:
-            return [], True
-        group = [first]
-        while len(group) < MAX_GROUP:
+        """What arrived while the last commit was syncing (waiting for the first if nothing did).
+
+        A message whose session has gone (the client hung up after the final dot, or timed out)
+        is not stored: nobody heard a 250, so the sending server sends it again."""
+        group: list[Message] = []
+        message = self.inbox.get()
+        while message is not None:
+            if message.done.set_running_or_notify_cancel():
+                group.append(message)
+            if len(group) >= MAX_GROUP:
+                return group, False
             try:
                 message = self.inbox.get_nowait()
             except queue.Empty:
-                break
-            if message is None:
-                return group, True
-            group.append(message)
-        return group, False
+                return group, False
+        return group, True
 
     def _commit(self, group: list[Message]) -> None:
         if not group:

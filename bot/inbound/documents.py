@@ -11,9 +11,6 @@ from __future__ import annotations
 import io
 import zipfile
 
-from docx import Document
-from pypdf import PdfReader
-
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024  # what a .docx may unpack to
 MAX_RATIO = 100  # unpacked size per packed byte, per member: beyond it, a bomb
 MAX_PAGES = 200
@@ -45,6 +42,8 @@ def safe_zip(data: bytes) -> bool:
 
 
 def _docx_text(data: bytes) -> str:
+    from docx import Document  # lxml and python-docx are large: loaded when minutes come as .docx
+
     if not safe_zip(data):
         return ""
     document = Document(io.BytesIO(data))
@@ -55,6 +54,8 @@ def _docx_text(data: bytes) -> str:
 
 
 def _pdf_text(data: bytes) -> str:
+    from pypdf import PdfReader  # loaded when minutes come as .pdf
+
     reader = PdfReader(io.BytesIO(data))
     texts, length = [], 0
     for page in reader.pages[:MAX_PAGES]:

@@ -41,6 +41,7 @@ IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: re-issue IDLE before the server's 29-m
 BACKOFF_CAP_SECONDS = 60
 LOGIN_ALARM = timedelta(minutes=15)
 FETCH_BYTES = 20 * 1024 * 1024
+MAX_EMPTY_FETCHES = 5  # passes a UID may come back without a body before it is given up
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class MailboxCursor:
         self.limit = app.settings.limits.max_message_bytes
         self.can_move = b"MOVE" in client.capabilities()
         self.can_uid_expunge = b"UIDPLUS" in client.capabilities()
+        self.empty_fetches: dict[int, int] = {}  # UID -> passes whose FETCH brought no body
 
     # -- folders ---------------------------------------------------------------------------
     def _ensure_folders(self) -> dict[str, str]:
@@ -190,12 +192,16 @@ class MailboxCursor:
         missing = [uid for uid in batch if fetched.get(uid) is None]
         still_there = self._still_in_mailbox(missing)
         gone = [uid for uid in missing if uid not in still_there]
+        unreadable = self._given_up(still_there)
+        still_there -= set(unreadable)
         stop_at = min(still_there, default=max(batch) + 1)
         arrivals = [self._arrival(uid, fetched[uid], sizes) for uid in batch if uid < stop_at and uid not in missing]
         with session_scope(self.app.engine) as session:
             stored = store_all(session, arrivals, now)
             for uid in gone:
                 record_gone(session, ImapOrigin(self.mailbox, self.uidvalidity, uid), now)
+            for uid in unreadable:
+                self._record_unreadable(session, uid, now)
             cursor = session.get(ImapCursor, self.mailbox)
             cursor.last_uid, cursor.updated_at = stop_at - 1, now
         self._log_batch(arrivals, stored, gone, still_there)
@@ -204,6 +210,20 @@ class MailboxCursor:
         if copies:
             self._move(copies, self.folders["processed"])
         return len(arrivals) - len(copies), not still_there
+
+    def _given_up(self, still_there: set[int]) -> list[int]:
+        """UIDs the server has answered without a body on MAX_EMPTY_FETCHES passes: they would block
+        the mailbox for ever, so they are recorded as unreadable (and left where they are)."""
+        for uid in still_there:
+            self.empty_fetches[uid] = self.empty_fetches.get(uid, 0) + 1
+        return sorted(uid for uid in still_there if self.empty_fetches[uid] >= MAX_EMPTY_FETCHES)
+
+    def _record_unreadable(self, session: Session, uid: int, now) -> None:
+        reason = (f"{self.mailbox} (UID {uid}) came back without a body {MAX_EMPTY_FETCHES} times: recorded as "
+                  f"unreadable and left in the mailbox; look at it with a mail client")
+        record_gone(session, ImapOrigin(self.mailbox, self.uidvalidity, uid), now, reason, rule="imap-unreadable")
+        session.add(AdminEvent(at=now, kind="imap-unreadable", detail=reason))
+        log_event("imap_unreadable", level=logging.WARNING, uid=uid, mailbox=self.mailbox)
 
     def _arrival(self, uid: int, raw: bytes, sizes: dict[int, int]) -> Arrival:
         address, delivered_to = route_message(raw, self.app.settings.networks)

@@ -32,8 +32,9 @@ CHARSET_ALIASES = {"us-ascii": "cp1252", "ascii": "cp1252", "iso-8859-1": "cp125
 FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
 HEADER_END = re.compile(rb"\r?\n\r?\n")
 # A calendar part is named text/calendar or application/ics; these cases of the words are the ones
-# clients write, and looking for them with bytes.find is far cheaper than a case-blind regex.
-CALENDAR_HINTS = (b"alendar", b"ALENDAR", b"/ics", b"/ICS")
+# clients write, and looking for them with bytes.find is far cheaper than a case-blind regex. They are
+# long enough that base64 (a 14 MB attachment) does not contain them by chance, as it would "/ics".
+CALENDAR_HINTS = (b"/calendar", b"/Calendar", b"/CALENDAR", b"ation/ics", b"ation/ICS", b"ATION/ICS")
 
 
 @dataclass(frozen=True)
@@ -368,21 +369,23 @@ def dmarc_result(mail: ParsedMail, authserv_id: str) -> str:
 
     Anyone can write an Authentication-Results header; only those whose authserv-id is
     the organisation's mail server (bot.toml `authserv_id`) are believed (RFC 8601 §5),
-    all of them, parsed as RFC 8601 says (authres), and only the `dmarc` method's result:
-    `dmarc=` inside another method's property (`smtp.mailfrom=dmarc=pass@…`) is not a
-    verdict. A fail anywhere wins over a pass.
+    parsed as RFC 8601 says (authres) from the header as written: an RFC 2047 word is not
+    decoded first, so `=?us-ascii?q?mx.example.dk=3B_dmarc=3Dpass?=` is no header of our
+    server's (nor one it would know to remove). Only the `dmarc` method's result counts
+    (`dmarc=` inside another method's property is not a verdict). A fail anywhere is a
+    fail; a pass only when every trusted dmarc result is a pass.
     """
     if not authserv_id:
         return ""
-    results = set()
-    for value in mail.headers("Authentication-Results"):
+    results = []
+    for value in mail.head.get_all("Authentication-Results") or []:
         try:
-            header = authres.AuthenticationResultsHeader.parse_value(one_line(value))
+            header = authres.AuthenticationResultsHeader.parse_value(one_line(_raw_text(value)))
         except Exception:  # noqa: BLE001 - an unreadable header is no verdict
             mail.defects.append("UnreadableAuthenticationResults")
             continue
         if (header.authserv_id or "").lower() == authserv_id.lower():
-            results |= {str(r.result).lower() for r in header.results if str(r.method).lower() == "dmarc"}
+            results += [str(r.result).lower() for r in header.results if str(r.method).lower() == "dmarc"]
     if "fail" in results:
         return "fail"
-    return "pass" if "pass" in results else ""
+    return "pass" if results and all(result == "pass" for result in results) else ""

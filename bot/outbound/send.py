@@ -323,8 +323,10 @@ def _wire_chunks(parts: tuple) -> list[bytes | memoryview]:
     shared part goes out as it is (no copy per recipient)."""
     chunks: list[bytes | memoryview] = []
     small: list[bytes] = []
+    text_end = b""  # the last two bytes of the text so far, across parts of any size
     for part in parts:
         wire = part.wire if isinstance(part, SharedPart) else dot_stuffed(part)
+        text_end = (text_end + bytes(wire[-2:]))[-2:]
         if len(wire) < LARGE_PART:
             small.append(bytes(wire))
             continue
@@ -332,7 +334,6 @@ def _wire_chunks(parts: tuple) -> list[bytes | memoryview]:
             chunks.append(b"".join(small))
             small = []
         chunks.append(wire)
-    text_end = bytes(chunks[-1][-2:]) if not small and chunks else b"".join(small)[-2:]
     small.append(b".\r\n" if text_end == b"\r\n" else b"\r\n.\r\n")
     chunks.append(b"".join(small))
     return chunks

@@ -380,3 +380,10 @@ def test_the_worker_hands_the_write_lock_to_arrivals_between_messages(app):
     assert gate.waits == 3  # three batches: one message, one message, then the other three
     with Session(app.engine) as session:
         assert [r.outcome for r in session.exec(select(InboundMessage))] == ["handled"] * 5
+
+
+def test_sub_addresses_of_one_stranger_share_their_one_answer_a_day(app):
+    """Found in review: victim+1@, victim+2@ … each got an answer, so one mailbox could be flooded."""
+    for n in range(20):
+        deliver(app, plain("hjælp", sender=f"victim+{n}@mail.example.org", body=f"{n}\r\n"))
+    assert len(outbox(app, "help")) == 1

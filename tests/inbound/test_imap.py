@@ -338,3 +338,19 @@ def test_a_message_whose_fetch_returns_no_body_is_fetched_again_on_the_next_pass
     assert sorted(r.imap_uid for r in stored) == [bodiless - 1, bodiless, bodiless + 1]
     assert all(r.outcome == "handled" and r.attempts == 1 for r in stored)  # each handled once
     assert folder_counts(mailbox)["INBOX"] == 0
+
+
+def test_a_uid_the_server_never_gives_a_body_is_given_up_and_the_mailbox_moves_on(imap_app, mailbox):
+    """From review: the cursor stopped before such a UID on every pass, so nothing behind it was read."""
+    bodiless = mailbox.append(corpus.load("command-hjaelp.eml", sender=MEMBER))
+    mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
+    cursor = cursor_for(imap_app, mailbox)
+    fetch = cursor._fetch
+    cursor._fetch = lambda batch, sizes: {u: r for u, r in fetch(batch, sizes).items() if u != bodiless}
+    for _ in range(6):
+        cursor.run_once()
+    by_uid = {r.imap_uid: r for r in rows(imap_app)}
+    assert (by_uid[bodiless].rule, by_uid[bodiless].outcome) == ("imap-unreadable", "ignored")
+    assert by_uid[bodiless + 1].outcome == "handled"  # the post behind it was read and relayed
+    with Session(imap_app.engine) as session:
+        assert [e.kind for e in session.exec(select(AdminEvent))] == ["imap-unreadable"]

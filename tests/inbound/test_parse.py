@@ -84,3 +84,17 @@ def test_an_attachment_with_a_raw_8bit_disposition_is_read():
     mail = parse(raw)
     assert [a.data for a in mail.attachments] == [b"%PDF"] and mail.text.strip() == "se bilag"
     assert "UnreadableBody" not in mail.defects
+
+
+def test_a_big_attachment_is_not_taken_apart_to_look_for_a_calendar():
+    """From a memory regression: "/ics" occurs by chance in megabytes of base64."""
+    import random
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["Subject"] = "a@b.dk", "bilag"
+    message.set_content("se bilag")
+    message.add_attachment(random.Random(2).randbytes(3_000_000), maintype="application", subtype="pdf",
+                           filename="bilag.pdf")
+    mail = parse(message.as_bytes())
+    assert mail.calendars == [] and not mail.body_read

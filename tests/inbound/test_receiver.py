@@ -226,3 +226,20 @@ def test_a_command_sent_right_after_the_end_of_data_is_answered_too(app, receive
         assert replies.readline().startswith(b"221")
     [row] = rows(app)
     assert raw_of(app, row.id) == b"Subject: samlet\r\nMessage-ID: <quit@x>\r\n\r\nHej\r\n"
+
+
+def test_a_client_that_hangs_up_right_after_the_final_dot_does_not_stop_the_receiver(app, receiver):
+    """Found in review: the cancelled session's future made the committer thread die, and every later
+    sender waited forever. A message nobody heard a 250 for may be stored or not; the next ones are."""
+    for number in range(5):
+        with socket.create_connection((receiver.hostname, receiver.port), timeout=10) as conn:
+            replies = conn.makefile("rb")
+            replies.readline()
+            conn.sendall(f"HELO client.example.dk\r\nMAIL FROM:<a@b.dk>\r\nRCPT TO:<{LIST}>\r\nDATA\r\n".encode())
+            assert [replies.readline()[:3] for _ in range(4)] == [b"250", b"250", b"250", b"354"]
+            conn.sendall(f"Subject: x{number}\r\nMessage-ID: <gone{number}@x>\r\n\r\nHej\r\n.\r\n".encode())
+    answered = []
+    sender = threading.Thread(target=lambda: answered.append(send(receiver, mail())), daemon=True)
+    sender.start()
+    sender.join(10)
+    assert answered == [{}] and receiver.handler.committer.is_alive()

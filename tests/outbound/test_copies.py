@@ -186,3 +186,31 @@ def test_rows_queued_before_the_upgrade_are_sent_unchanged(tmp_path, clock):
         [row] = due(session, clock.now() + timedelta(seconds=1), 10)
         assert CopyMaker(None).parts(session, row) == (old_text,)
     engine.dispose()
+
+
+def test_an_appendix_is_kept_while_a_queued_mail_still_needs_it(smtp_app, smtp_sink, clock):
+    """From review: dropping shared content on every result went unnoticed; one retried copy needs it."""
+    smtp_sink.faults.data_code, smtp_sink.faults.data_code_times = "451 4.3.0 later", 1
+    letters(smtp_app, "agenda", [Attachment("bilag.pdf", "application/pdf", APPENDIX)])
+    send_due(smtp_app, SmtpSender(smtp_app.settings))
+    assert len(smtp_sink.received) == 2
+    with Session(smtp_app.engine) as session:
+        assert len(session.exec(select(SharedContent)).all()) == 1
+    clock.advance(minutes=5)
+    send_due(smtp_app, SmtpSender(smtp_app.settings))
+    assert len(smtp_sink.received) == 3
+    [attachment] = list(smtp_sink.received[-1].message.iter_attachments())
+    assert attachment.get_content() == APPENDIX
+    with Session(smtp_app.engine) as session:
+        assert session.exec(select(SharedContent)).all() == []
+
+
+def test_the_end_of_data_mark_follows_the_last_bytes_whatever_the_parts():
+    """From review: a short last part after a large one decided the end mark from the wrong bytes."""
+    from bot.outbound.copies import SharedPart
+    from bot.outbound.send import _wire_chunks
+
+    large = SharedPart(b"x" * 100_000 + b"\r")
+    assert b"".join(bytes(c) for c in _wire_chunks((large, b"\n"))).endswith(b"x\r\n.\r\n")
+    assert b"".join(bytes(c) for c in _wire_chunks((SharedPart(b"y" * 100_000 + b"\r\n"), b"")))[-6:] == b"y\r\n.\r\n"
+    assert b"".join(bytes(c) for c in _wire_chunks((b"no newline",))).endswith(b"line\r\n.\r\n")
