@@ -4,17 +4,20 @@ spoof_attempts / spoof_succeeded  every action a reply can take today (opt out b
         List-Unsubscribe address, confirm an opt-out, answer an invitation or a draft, accept
         a meeting in the calendar, post to the list), tried with a forged From, another
         member's token, a token of another network, of another meeting, a token seen in a
-        relayed post, and a genuine token whose mail failed DMARC. Success is the action
-        happening: an opt-out, a relayed post, or an answer taken for its owner's.
+        relayed post, a genuine token whose mail failed DMARC, and forged posts whose trusted
+        verdict is faked (an RFC 2047 encoded header, a pass beside the server's own none).
+        Success is the action happening: an opt-out, a relayed post, or an answer recorded.
 flood_answers_max  one day of hostile mail (help and afmeld under a member's forged From and
-        alias, strangers, one transaction to 100 tagged addresses): the most automatic mails
-        any one person or address got.
+        alias, and strangers' sub-addresses): the most automatic mails any one mailbox got
+        (sub-addresses counted as their mailbox). One SMTP transaction to 100 tagged
+        addresses is tested through the real receiver in tests/test_hostile_senders.py.
 fuzz_cases / fuzz_unhandled  generated mail (tests/support/fuzz.py) through parse and
         classify; an exception is unhandled.
 """
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from hypothesis import HealthCheck, given
@@ -91,8 +94,10 @@ def spoofing() -> dict[str, int]:
     relayed = issue_token(app, SOREN[1], "invitation", ref="relayed", meeting_id=meeting)  # as in a relayed References
     attempts.append(f"From: {METTE[1]}\r\nTo: it-netvaerk@lists.example.dk\r\nIn-Reply-To: <{relayed}.abc@lists."
                     f"example.dk>\r\nSubject: SV: invitation\r\nMessage-ID: <relayed@x>\r\n\r\nTilmeld\r\n".encode())
-    for verdict, sender in ((b"", ATTACKER), (FAIL, SOREN), (b"", SOREN)):  # forged posts (unverified too)
-        attempts.append(verdict + corpus.sent_by(corpus.load("post-utf8.eml"), sender))
+    encoded = b"Authentication-Results: =?us-ascii?q?mx.example.dk=3B_dmarc=3Dpass?=\r\n"
+    beside_none = PASS + f"Authentication-Results: {TRUSTED}; dmarc=none header.from=aarhus.example.dk\r\n".encode()
+    for verdict, sender in ((b"", ATTACKER), (FAIL, SOREN), (b"", SOREN), (encoded, SOREN), (beside_none, SOREN)):
+        attempts.append(verdict + corpus.sent_by(corpus.load("post-utf8.eml"), sender))  # forged posts
     calendar = issue_token(app, SOREN[1], "invitation", meeting_id=other_meeting)
     attempts.append(corpus.load("itip-outlook-accept.eml", calendar, SOREN))  # a token of another meeting
     attempts.append(corpus.load("itip-outlook-accept.eml", issue_token(app, SOREN[1], "invitation",
@@ -109,16 +114,21 @@ def spoofing() -> dict[str, int]:
 def flooding(count: int = 300) -> dict[str, int]:
     app = fresh_app()
     for n in range(count):
-        for sender in (SOREN, ("Søren Ærø", "s.aero@aarhus.example.dk"), ("X", f"stranger{n % 7}@gmail.example.com")):
+        for sender in (SOREN, ("Søren Ærø", "s.aero@aarhus.example.dk"), ("X", f"stranger{n % 7}+{n}@gmail.example.com")):
             subject = ("hjælp", "afmeld")[n % 2]
             deliver(app, f"From: {sender[1]}\r\nTo: it-netvaerk@lists.example.dk\r\nSubject: {subject}\r\n"
                          f"Message-ID: <flood-{n}-{sender[1]}@x>\r\n\r\n{n}\r\n".encode())
     # The mail above all arrived at one moment of one day (the app's clock): the daily limits apply.
     with Session(app.engine) as session:
-        per_address = session.exec(select(OutboxMessage.recipient, func.count()).where(
-            OutboxMessage.dedupe_key.like("reply:%")).group_by(OutboxMessage.recipient)).all()
+        recipients = session.exec(select(OutboxMessage.recipient).where(OutboxMessage.dedupe_key.like("reply:%"))).all()
     app.engine.dispose()
-    return {"flood_mails": count * 3, "flood_answers_max": max((n for _, n in per_address), default=0)}
+    per_mailbox = Counter(_mailbox(address) for address in recipients)
+    return {"flood_mails": count * 3, "flood_answers_max": max(per_mailbox.values(), default=0)}
+
+
+def _mailbox(address: str) -> str:
+    local, _, domain = address.lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
 
 
 def fuzzing(cases: int = 5000) -> dict[str, int]:
