@@ -19,7 +19,8 @@ from bot.app import App
 from bot.outbound import admin_notices
 from bot.people.contacts import ImportReport
 from bot.store.blobs import read_heads
-from bot.store.models import Contact, InboundMessage, Meeting, Membership, Network, OutboxMessage
+from bot.meetings import cycle
+from bot.store.models import AgendaItem, Attendance, Contact, InboundMessage, Meeting, Membership, Network, OutboxMessage
 
 console = Console(highlight=False)
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -39,16 +40,21 @@ def _local(app: App, moment) -> str:
 def print_status(app: App) -> None:
     now = app.clock.now()
     with Session(app.engine) as session:
-        networks = Table("network", "address", "members", "next meeting", "status", title="Networks")
+        networks = Table("network", "members", "next meeting", "status", "done", "items", "answers", "next",
+                         title="Networks")
+        skipped = []
         for network in session.exec(select(Network).where(Network.active == True)):  # noqa: E712
             members = session.exec(select(func.count(func.distinct(Membership.contact_id))).where(
                 Membership.network_id == network.id, Membership.active == True,  # noqa: E712
                 Membership.role.in_(("member", "kl", "medcom")))).one()
             meeting = session.exec(select(Meeting).where(Meeting.network_id == network.id, Meeting.ends_at >= now)
                                    .order_by(Meeting.starts_at)).first()
-            networks.add_row(network.slug, network.address, str(members),
-                             _local(app, meeting.starts_at) if meeting else "-", meeting.status if meeting else "")
+            networks.add_row(network.slug, str(members), *_meeting_columns(app, session, network.slug, meeting))
+            if meeting is not None:
+                skipped += [f"{meeting.series_id}: {s}" for s in _outlook(app, session, network.slug, meeting).skipped]
         console.print(networks)
+        for line in skipped:
+            console.print(f"skipped: {shown(line)}")
         inbound = dict(session.exec(select(func.coalesce(InboundMessage.outcome, "pending"), func.count())
                                     .group_by(func.coalesce(InboundMessage.outcome, "pending"))).all())
         outbox = dict(session.exec(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
@@ -57,6 +63,23 @@ def print_status(app: App) -> None:
     console.print("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(outbox.items())) or "none"))
     unsent = "" if app.settings.admin_address else " (admin_address is not set: no notice is sent)"
     console.print(f"administrator events not yet reported: {events}{unsent}")
+
+
+def _outlook(app: App, session: Session, slug: str, meeting: Meeting):
+    return cycle.outlook(session, app.settings.network(slug), meeting)
+
+
+def _meeting_columns(app: App, session: Session, slug: str, meeting: Meeting | None) -> list[str]:
+    """The next meeting, its status, the cycle's last step, items, answers, and what comes next when."""
+    if meeting is None:
+        return ["-", "", "", "", "", ""]
+    where = _outlook(app, session, slug, meeting)
+    items = session.exec(select(func.count()).select_from(AgendaItem).where(AgendaItem.meeting_id == meeting.id)).one()
+    answers = dict(session.exec(select(Attendance.status, func.count()).where(Attendance.meeting_id == meeting.id)
+                                .group_by(Attendance.status)).all())
+    said = f"{answers.get('registered', 0)} yes / {answers.get('apologies', 0)} no / {answers.get('tentative', 0)} maybe"
+    upcoming = f"{where.next} {_local(app, where.next_at)}" if where.next else "-"
+    return [_local(app, meeting.starts_at), meeting.status, where.last or "-", str(items), said, upcoming]
 
 
 def print_inbox(app: App, outcome: str | None, limit: int) -> None:

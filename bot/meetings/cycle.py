@@ -116,6 +116,36 @@ def _agenda_steps(meeting: Meeting, network: NetworkConfig, done: dict, now: dat
     return steps
 
 
+@dataclass(frozen=True)
+class Outlook:
+    """Where a meeting is in its cycle, for `kkrbot status`."""
+
+    last: str  # the latest step done ("" for none)
+    next: str  # the next step to come ("" when the cycle is through)
+    next_at: datetime | None
+    skipped: tuple[str, ...]  # steps skipped, with why
+
+
+def schedule(meeting: Meeting, network: NetworkConfig) -> list[tuple[str, datetime]]:
+    """The cycle's steps in order, with their moments."""
+    lead, start = network.lead_times, meeting.starts_at
+    return [("invitation", start - timedelta(days=lead.invitation)), ("call", start - timedelta(days=lead.call)),
+            ("draft", start - timedelta(days=lead.draft)), ("agenda", start - timedelta(days=lead.agenda)),
+            ("reminder", start - timedelta(days=lead.reminder)), ("minutes-request", meeting.ends_at),
+            ("minutes-reminder:1", meeting.ends_at + timedelta(days=lead.minutes_reminder))]
+
+
+def outlook(session: Session, network: NetworkConfig, meeting: Meeting) -> Outlook:
+    done = {s.step: s for s in session.exec(select(CycleStep).where(CycleStep.meeting_id == meeting.id)
+                                            .order_by(CycleStep.at, CycleStep.id))}
+    last = list(done)[-1] if done else ""
+    upcoming = [(step, at) for step, at in schedule(meeting, network) if step not in done]
+    skipped = tuple(f"{s.step} ({s.reason})" for s in done.values() if s.state == SKIPPED)
+    if meeting.status == "cancelled":
+        upcoming = []
+    return Outlook(last, upcoming[0][0] if upcoming else "", upcoming[0][1] if upcoming else None, skipped)
+
+
 def agenda_sent(session: Session, meeting_id: int) -> bool:
     """Has the meeting's agenda gone out? After that, its items and approval are settled."""
     query = select(CycleStep.id).where(CycleStep.meeting_id == meeting_id, CycleStep.step == "agenda",
