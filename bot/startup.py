@@ -7,6 +7,7 @@ them all at once and `kkrbot run` can refuse to start on any of them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import inspect
@@ -16,6 +17,7 @@ from bot.app import App
 from bot.config.errors import ConfigError, ConfigProblem
 from bot.config.settings import Settings, load_settings
 from bot.core.logs import log_event
+from bot.meetings.dates import planned_meetings
 from bot.meetings.sync import sync_config
 from bot.people.contacts import ContactsError, apply_rows, read_rows
 from bot.store.db import session_scope, upgrade
@@ -26,9 +28,10 @@ from bot.store.models import Alias, Contact
 class ConfigCheck:
     settings: Settings | None
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the networks' own rules: said, never refused
 
 
-def check_config(config_dir: Path, environ: dict | None = None) -> ConfigCheck:
+def check_config(config_dir: Path, environ: dict | None = None, today: date | None = None) -> ConfigCheck:
     try:
         settings = load_settings(config_dir, environ)
     except ConfigError as error:
@@ -42,7 +45,27 @@ def check_config(config_dir: Path, environ: dict | None = None) -> ConfigCheck:
                                                   f"key network[{network.slug}].{role.replace('-', '_')}",
                                                   f"{address} is not a contact (nor an alias of one) "
                                                   f"in {known.source}")))
-    return ConfigCheck(settings, problems)
+    return ConfigCheck(settings, problems, cycle_warnings(settings, today or date.today()))
+
+
+def cycle_warnings(settings: Settings, today: date) -> list[str]:
+    """What the networks' own rules ask and the config does not give: at least 3 meetings and one
+    physical meeting in the next twelve months, and a vice-chair within the two-year term."""
+    year = planned_meetings(settings.networks, today, today + timedelta(days=365))
+    warnings = []
+    for network in settings.networks:
+        meetings = [m for m in year if m.network == network.slug and m.status != "cancelled"
+                    and today <= m.starts_at.date() <= today + timedelta(days=365)]
+        where = f"networks.toml: network[{network.slug}]"
+        if len(meetings) < 3:
+            warnings.append(f"{where}: {len(meetings)} meeting(s) in the next twelve months; the network meets at "
+                            "least 3 times a year")
+        if not any(m.mode == "physical" for m in meetings):
+            warnings.append(f"{where}: no physical meeting in the next twelve months; one a year should be")
+        start = network.vice_chair_term_start
+        if network.vice_chair and start and today > start.replace(year=start.year + 2) - timedelta(days=1):
+            warnings.append(f"{where}: the vice-chair's two-year term began {start.isoformat()} and has run out")
+    return warnings
 
 
 @dataclass

@@ -5,6 +5,7 @@ file) ends as one line on stderr and a non-zero exit, never a traceback.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from bot.cli import reports
 from bot.cli.preview import PreviewError
 from bot.config.settings import Settings, resolve_config_dir
 from bot.core.clock import SystemClock
-from bot.core.logs import configure
+from bot.core.logs import configure, log_event
 from bot.people.contacts import ContactsError
 from bot.startup import check_config
 from bot.store.backup import BackupError
@@ -55,16 +56,18 @@ def main_options(ctx: typer.Context,
     ctx.obj = resolve_config_dir(config)
 
 
-def _settings(ctx: typer.Context) -> Settings:
+def _settings(ctx: typer.Context, log_warnings: bool = False) -> Settings:
     check = check_config(ctx.obj)
     if check.problems:
         raise ConfigRefused(check.problems)
     configure(check.settings.log_level)
+    for warning in check.warnings if log_warnings else ():  # `run` logs them; other commands stay quiet
+        log_event("config_warning", level=logging.WARNING, detail=warning)
     return check.settings
 
 
-def _app(ctx: typer.Context, create_secret: bool = False) -> App:
-    return App.create(_settings(ctx), SystemClock(), create_secret=create_secret)
+def _app(ctx: typer.Context, create_secret: bool = False, log_warnings: bool = False) -> App:
+    return App.create(_settings(ctx, log_warnings), SystemClock(), create_secret=create_secret)
 
 
 # -- run, config, db -------------------------------------------------------------------
@@ -74,7 +77,7 @@ def run(ctx: typer.Context) -> None:
     """Run the bot: receive, process, schedule and send until Ctrl-C."""
     from bot.daemon import run as run_daemon
 
-    run_daemon(_app(ctx, create_secret=True))
+    run_daemon(_app(ctx, create_secret=True, log_warnings=True))
 
 
 @config_app.command("check")
@@ -86,7 +89,10 @@ def config_check(ctx: typer.Context) -> None:
             typer.echo(problem, err=True)
         typer.echo(f"{len(check.problems)} problem(s) in {ctx.obj}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"config OK: {ctx.obj} ({len(check.settings.networks)} networks)")
+    for warning in check.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"config OK: {ctx.obj} ({len(check.settings.networks)} networks"
+               + (f", {len(check.warnings)} warning(s))" if check.warnings else ")"))
 
 
 @db_app.command("upgrade")

@@ -139,3 +139,22 @@ def test_config_dir_option_and_relative_data_dir(tmp_path):
     config = make_config(tmp_path)
     set_keys(config / "bot.toml", {"data_dir": '"state"'})
     assert load_settings(config, environ={}).data_dir == tmp_path / "state"
+
+
+def test_the_networks_own_rules_are_warnings_that_never_stop_the_bot(tmp_path):
+    """Fewer than 3 meetings or none physical in twelve months, a vice-chair past the two-year term."""
+    from datetime import date
+
+    from bot.startup import check_config
+
+    config = make_config(tmp_path)
+    check = check_config(config, environ={}, today=date(2028, 1, 10))
+    assert check.problems == []
+    by_network = {w.split("]")[0].split("[")[1]: w for w in check.warnings if "vice-chair" in w}
+    assert "it-netvaerk" in by_network and "2026-01-01" in by_network["it-netvaerk"]  # term began 2026-01-01
+    assert any("it-teknik" in w and "no physical meeting" in w for w in check.warnings)
+    assert not any("it-netvaerk" in w and "meeting(s)" in w for w in check.warnings)  # it meets 3 times
+    early = check_config(config, environ={}, today=date(2027, 1, 10))
+    assert not any("vice-chair" in w for w in early.warnings)
+    result = kkrbot(config, "config", "check")
+    assert result.returncode == 0 and "warning: networks.toml: network[it-teknik]" in result.stderr
