@@ -10,8 +10,8 @@ import re
 import subprocess
 import sys
 
-SHORT = ["--mails", "150", "--kills", "3", "--rate", "12", "--min-drain", "0", "--max-drain", "45",
-         "--timeout", "150"]
+SHORT = ["--mails", "150", "--kills", "3", "--rate", "12", "--min-drain", "0", "--max-drain", "90",
+         "--timeout", "200"]
 ZEROS = ("crash_inbound_lost", "crash_inbound_twice", "crash_outbound_lost", "crash_outbound_twice",
          "inbound_unsent", "inbound_unexpected_outcome", "outbound_unmatched", "bot_exits_by_itself")
 KINDS = ("post", "post_two_lists", "big_post", "help", "token_leaver", "token_wrong_sender", "token_unknown",
@@ -20,7 +20,7 @@ KINDS = ("post", "post_two_lists", "big_post", "help", "token_leaver", "token_wr
 
 def test_a_short_crash_campaign_loses_nothing_and_doubles_nothing_outside_the_window(tmp_path):
     done = subprocess.run([sys.executable, "-m", "proof", *SHORT, "--workdir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=200)
+                          capture_output=True, text=True, timeout=240)
     figures = {name: int(value) for name, value in re.findall(r"^(\w+): (\d+)$", done.stdout, re.M)}
     assert figures.get("crash_rounds") == 3, done.stdout + done.stderr[-3000:]
     assert {name: figures[name] for name in ZEROS} == dict.fromkeys(ZEROS, 0), done.stderr[-3000:]
