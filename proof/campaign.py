@@ -39,6 +39,8 @@ PROCESSING_WAIT = 3.0  # a kill aimed at processing waits this long at most for 
 
 @dataclass(frozen=True)
 class Plan:
+    """The sizes of one campaign: `make proof` uses the defaults, `make test` a short version."""
+
     seed: int = 1
     mails: int = 2000
     kills: int = 20
@@ -102,6 +104,7 @@ class Bots:
         self.current: BotProcess | None = None
 
     def start(self) -> None:
+        """A new process, numbered for the sink before it can connect anywhere."""
         number = len(self.run.incarnations)
         self.run.sink.set_epoch(number)  # only after the previous process is gone
         started = time.time()
@@ -145,6 +148,8 @@ def kill_moments(plan: Plan) -> list[float]:
 
 
 def configure(root: Path, plan: Plan, receiver_port: int, sink_port: int) -> Path:
+    """The shipped config plus the proof network; SMTP out to the sink, retries within seconds, and a
+    fixed token secret so the campaign can write replies to tokens the bot will issue."""
     team = members(plan.members)
     return make_config(
         root, port=receiver_port, networks_toml=shipped_networks() + NETWORK_TOML,

@@ -41,9 +41,9 @@ HANDLED, IGNORED, REJECTED, HELD = "handled", "ignored", "rejected", "held"
 MIX = {"post": 40, "post-two-lists": 3, "help": 10, "token-leaver": 3, "token-wrong-sender": 4,
        "token-unknown": 3, "auto-reply": 12, "bounce": 10, "non-member": 15}
 BIG_ATTACHMENT_BYTES = 5 * 1024 * 1024
-AUTO_REPLIES = [n for n in corpus.names("auto-reply")]
-BOUNCES = [n for n in corpus.names("bounce") + corpus.names("bounce-delayed")]
-ANSWERS = [n for n in corpus.names("answer")]
+AUTO_REPLIES = corpus.names("auto-reply")
+BOUNCES = corpus.names("bounce") + corpus.names("bounce-delayed")
+ANSWERS = corpus.names("answer")
 HELP = ["command-hjaelp.eml", "command-help.eml"]
 TEXT = ("Hej alle,\r\nher er status på udrulningen af FMK i kommunen; æøå skal med.\r\n"
         "Vi har testet opsætningen og den virker efter hensigten.\r\n")
@@ -69,6 +69,8 @@ class Members:
 
 @dataclass(frozen=True)
 class CampaignMail:
+    """One mail as the MTA hands it to the receiver, and what the bot must make of it."""
+
     index: int
     kind: str
     mail_from: str  # the envelope sender ("" for a bounce)
@@ -79,6 +81,7 @@ class CampaignMail:
 
 
 def member_address(index: int) -> str:
+    """The proof network's members live at a domain of their own, apart from the shipped contacts."""
     return f"medlem{index}@proof.example.dk"
 
 
@@ -116,6 +119,8 @@ def campaign(seed: int, count: int, team: Members, secret: str) -> list[Campaign
 
 @dataclass(frozen=True)
 class Context:
+    """What a builder needs to know about the mail it makes."""
+
     seed: int
     index: int
     team: Members
@@ -131,6 +136,7 @@ class Context:
 
 
 def _post(rng: random.Random, ctx: Context, author: str, attachment: int = 0) -> bytes:
+    """A post of 0.3 to 6 KB of Danish text (8bit, as clients send it), optionally with an attachment."""
     message = EmailMessage()
     message["From"] = f"Medlem Ærø <{author}>"
     message["To"] = LIST
@@ -145,6 +151,7 @@ def _post(rng: random.Random, ctx: Context, author: str, attachment: int = 0) ->
 
 
 def post(rng: random.Random, ctx: Context) -> CampaignMail:
+    """Any member, the leavers and the dead addresses included: a post is relayed to the rest."""
     author = rng.choice(ctx.team.addresses)
     return CampaignMail(ctx.index, "post", author, (LIST,), _post(rng, ctx, author), ctx.message_id, (HANDLED,))
 
@@ -157,17 +164,20 @@ def post_two_lists(rng: random.Random, ctx: Context) -> CampaignMail:
 
 
 def big_post(rng: random.Random, ctx: Context) -> CampaignMail:
+    """5 MB of attachment: stored once, its copies made at send time while kills come and go."""
     author = ctx.team.addresses[0]
     raw = _post(rng, ctx, author, attachment=BIG_ATTACHMENT_BYTES)
     return CampaignMail(ctx.index, "big-post", author, (LIST,), raw, ctx.message_id, (HANDLED,))
 
 
 def non_member(rng: random.Random, ctx: Context) -> CampaignMail:
+    """Held for moderation: stored and decided, nothing sent."""
     author = ctx.stranger("borger")
     return CampaignMail(ctx.index, "non-member", author, (LIST,), _post(rng, ctx, author), ctx.message_id, (HELD,))
 
 
 def help_command(rng: random.Random, ctx: Context) -> CampaignMail:
+    """`hjælp` (or `help`) from a stranger: the help text goes back, a reply with the bot's Message-ID."""
     sender = ctx.stranger("hjaelp")
     raw = corpus.sent_by(corpus.load(rng.choice(HELP)), ("Borger Ærø", sender))
     return CampaignMail(ctx.index, "help", sender, (LIST,), with_message_id(raw, ctx.message_id),
@@ -176,6 +186,7 @@ def help_command(rng: random.Random, ctx: Context) -> CampaignMail:
 
 def _token_reply(rng: random.Random, ctx: Context, kind: str, token: str, sender: str,
                  expected: str) -> CampaignMail:
+    """A real client's reply (corpus) to `<list>+<token>`, its In-Reply-To naming the same token."""
     raw = corpus.sent_by(corpus.load(rng.choice(ANSWERS), token=token), ("Svarer Ærø", sender))
     rcpt = f"{SLUG}+{token}@{DOMAIN}"
     return CampaignMail(ctx.index, kind, sender, (rcpt,), with_message_id(raw, ctx.message_id), ctx.message_id,
@@ -195,6 +206,7 @@ def token_wrong_sender(rng: random.Random, ctx: Context) -> CampaignMail:
 
 
 def token_unknown(rng: random.Random, ctx: Context) -> CampaignMail:
+    """A token we never issued: refused without an answer."""
     token = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(TOKEN_LENGTH))
     return _token_reply(rng, ctx, "token-unknown", token, rng.choice(ctx.team.addresses), REJECTED)
 

@@ -37,20 +37,21 @@ class Mta:
 
     def __init__(self, port: int, mails: list[CampaignMail], rate: float, lanes: int, seed: int,
                  deadline: float):
-        self.port, self.mails, self.rate, self.seed, self.deadline = port, mails, rate, seed, deadline
+        self.port, self.rate, self.seed, self.deadline = port, rate, seed, deadline
         self.deliveries = {m.index: Delivery() for m in mails}
         self.work: queue.Queue[CampaignMail | None] = queue.Queue()
         self.threads = [threading.Thread(target=self._lane, args=(random.Random(seed * 100 + n),),
                                          name=f"mta-{n}", daemon=True) for n in range(lanes)]
         self.feeder = threading.Thread(target=self._feed, name="mta-feeder", daemon=True)
-        self.released = 0
+        self._pending: list[CampaignMail] = []
 
     def deliver_now(self, mail: CampaignMail) -> Delivery:
         """Deliver one mail on this thread (the campaign's first post, before anything else)."""
-        self._deliver(mail, None, random.Random(mail.index))
+        _close(self._deliver(mail, None, random.Random(mail.index)))
         return self.deliveries[mail.index]
 
     def start(self, mails: list[CampaignMail]) -> None:
+        """Release `mails` in the background, in order, at the campaign's rate."""
         self._pending = mails
         for thread in self.threads:
             thread.start()
@@ -64,9 +65,6 @@ class Mta:
             thread.join(max(0.0, end - time.monotonic()))
         return not any(t.is_alive() for t in (self.feeder, *self.threads))
 
-    def accepted(self) -> int:
-        return sum(1 for d in self.deliveries.values() if d.accepted_at is not None)
-
     def _feed(self) -> None:
         started = time.monotonic()
         for moment, mail in zip(release_moments(len(self._pending), self.rate, self.seed), self._pending):
@@ -74,7 +72,6 @@ class Mta:
             if delay > 0:
                 time.sleep(delay)
             self.work.put(mail)
-            self.released += 1
         for _ in self.threads:
             self.work.put(None)
 
@@ -128,6 +125,7 @@ def release_moments(count: int, rate: float, seed: int) -> list[float]:
 
 
 def _close(connection: smtplib.SMTP | None) -> None:
+    """Close without QUIT: after an error the session's state is unknown."""
     if connection is not None:
         try:
             connection.close()

@@ -54,10 +54,9 @@ from collections import Counter, defaultdict
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 from proof.campaign import PENDING_SLACK, Incarnation, Run
-from proof.mails import LIST, members
+from proof.mails import LIST, CampaignMail, members
 from proof.sink import ACCEPTED, DROPPED, REFUSED, TEMPFAIL, Copy
 
 OUTCOME_LINE = re.compile(r"event=outcome id=(\d+)\b")
@@ -131,34 +130,15 @@ def _kill_context(run: Run, db: sqlite3.Connection, copies: list[Copy]) -> dict:
 def _judge_inbound(run: Run, db: sqlite3.Connection, logs: list[str], problems: list[str]) -> dict:
     rows = list(db.execute("select id, message_id, delivered_to, state, outcome, reason, next_attempt_at "
                            "from inboundmessage order by id"))
-    by_copy, by_mail = defaultdict(list), defaultdict(list)
+    stored = Stored(decided=Counter(r[0] for r in db.execute(
+                        "select message_id from auditlog where action like 'inbound-%' and action != 'inbound-retry'")),
+                    logged=Counter(int(found) for log in logs for found in OUTCOME_LINE.findall(log)))
     for row in rows:
-        by_copy[(row["message_id"], row["delivered_to"])].append(row)
-        by_mail[row["message_id"]].append(row)
-    decided = Counter(r[0] for r in db.execute("select message_id from auditlog where action like 'inbound-%' "
-                                               "and action != 'inbound-retry'"))
-    logged = Counter(int(found) for log in logs for found in OUTCOME_LINE.findall(log))
+        stored.by_copy[(row["message_id"], row["delivered_to"])].append(row)
+        stored.by_mail[row["message_id"]].append(row)
     counts = Counter()
     for mail in run.mails:
-        delivery = run.mta.deliveries[mail.index]
-        if delivery.accepted_at is None or delivery.refused:
-            counts["unsent"] += 1
-            problems.append(f"mail {mail.index} ({mail.kind}) {mail.message_id} never got 250: "
-                            f"{delivery.refused or delivery.errors[-5:]}")
-            continue
-        stored_twice = 0
-        for rcpt, expected in zip(mail.rcpts, mail.expected):
-            found = by_copy.get((mail.message_id, rcpt.lower()), [])
-            stored_twice += max(0, len(found) - 1)
-            counts[_inbound_state(mail, rcpt, expected, found, run, problems)] += 1
-        stored = len(by_mail[mail.message_id])
-        twice = max(stored_twice, decided[mail.message_id] - stored,
-                    sum(max(0, logged[r["id"]] - 1) for r in by_mail[mail.message_id]))
-        if twice:
-            counts["twice"] += twice
-            problems.append(f"inbound twice: mail {mail.index} ({mail.kind}) {mail.message_id}: {stored} rows, "
-                            f"{decided[mail.message_id]} decisions, outcome lines "
-                            f"{[logged[r['id']] for r in by_mail[mail.message_id]]}")
+        counts.update(_judge_mail(run, mail, stored, problems))
     ours = {m.message_id for m in run.mails}
     return {"crash_inbound_lost": counts["lost"], "crash_inbound_twice": counts["twice"],
             "inbound_rows": len(rows), "inbound_stray_rows": sum(1 for r in rows if r["message_id"] not in ours),
@@ -166,7 +146,41 @@ def _judge_inbound(run: Run, db: sqlite3.Connection, logs: list[str], problems: 
             "inbound_unexpected_outcome": counts["unexpected"]}
 
 
-def _inbound_state(mail, rcpt: str, expected: str, found: list, run: Run, problems: list[str]) -> str:
+@dataclass
+class Stored:
+    """What the database and the logs hold about received mail, by Message-ID."""
+
+    decided: Counter  # inbound-* audit entries
+    logged: Counter  # `outcome` log lines, by row id
+    by_copy: dict = field(default_factory=lambda: defaultdict(list))  # (Message-ID, delivered to) -> rows
+    by_mail: dict = field(default_factory=lambda: defaultdict(list))  # Message-ID -> rows
+
+
+def _judge_mail(run: Run, mail: CampaignMail, stored: Stored, problems: list[str]) -> Counter:
+    """One mail: each list address's copy stored and decided once (or why not)."""
+    counts, delivery = Counter(), run.mta.deliveries[mail.index]
+    if delivery.accepted_at is None or delivery.refused:
+        problems.append(f"mail {mail.index} ({mail.kind}) {mail.message_id} never got 250: "
+                        f"{delivery.refused or delivery.errors[-5:]}")
+        return Counter(unsent=1)
+    stored_twice = 0
+    for rcpt, expected in zip(mail.rcpts, mail.expected):
+        found = stored.by_copy.get((mail.message_id, rcpt.lower()), [])
+        stored_twice += max(0, len(found) - 1)
+        counts[_inbound_state(mail, rcpt, expected, found, run, problems)] += 1
+    rows = stored.by_mail[mail.message_id]
+    twice = max(stored_twice, stored.decided[mail.message_id] - len(rows),
+                sum(max(0, stored.logged[r["id"]] - 1) for r in rows))
+    if twice:
+        counts["twice"] += twice
+        problems.append(f"inbound twice: mail {mail.index} ({mail.kind}) {mail.message_id}: {len(rows)} rows, "
+                        f"{stored.decided[mail.message_id]} decisions, outcome lines "
+                        f"{[stored.logged[r['id']] for r in rows]}")
+    return counts
+
+
+def _inbound_state(mail: CampaignMail, rcpt: str, expected: str, found: list, run: Run,
+                   problems: list[str]) -> str:
     """lost, pending (a failed stage waits for its retry), unexpected or ok, for one stored copy."""
     if not found:
         problems.append(f"inbound lost: mail {mail.index} ({mail.kind}) {mail.message_id} to {rcpt}: "
