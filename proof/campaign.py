@@ -161,7 +161,7 @@ def configure(root: Path, plan: Plan, receiver_port: int, sink_port: int) -> Pat
 
 def execute(plan: Plan, root: Path | None = None) -> Run:
     """The whole campaign up to the clean stop; the caller judges the Run."""
-    root = root or Path(tempfile.mkdtemp(prefix="kkrbot-proof-"))
+    root = root or Path(tempfile.mkdtemp(prefix="kkrbot-crash-campaign-"))
     team = members(plan.members)
     mails = campaign(plan.seed, plan.mails, team, plan.token_secret)
     receiver_port, sink_port = free_port(), free_port()
