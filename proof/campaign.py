@@ -27,7 +27,7 @@ from pathlib import Path
 from bot.daemon import RETRY_WAKE_SECONDS
 from proof.mails import NETWORK_TOML, CampaignMail, campaign, contacts_csv, members
 from proof.mta import Mta
-from proof.sink import FaultySink, Faults
+from proof.sink import Faults, FaultySink
 from tests.support.config import free_port, make_config, shipped_contacts, shipped_networks
 from tests.support.process import BotProcess
 
