@@ -11,8 +11,14 @@ from bot.core.clock import Clock, SystemClock
 from bot.store.db import make_engine
 
 
-@dataclass(frozen=True)
+@dataclass
 class App:
+    """The settings, the database, the clock and the token secret.
+
+    Not frozen for one reason: a running bot that takes up `kkrbot config reload` swaps in
+    `settings` with the new networks (bot.startup.ConfigFollower); every stage reads
+    `app.settings` when it needs it, so the next mail sees the new networks."""
+
     settings: Settings
     engine: Engine
     clock: Clock

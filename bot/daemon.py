@@ -29,7 +29,7 @@ from bot.outbound import admin_notices
 from bot.outbound.admin_notices import send_admin_notice
 from bot.outbound.database_alarm import DatabaseAlarm
 from bot.outbound.send import Sender, flush_outbox, make_sender
-from bot.startup import prepare_database
+from bot.startup import ConfigFollower, prepare_database
 from bot.store.db import session_scope
 from bot.worker import WakeableLoop
 
@@ -37,6 +37,7 @@ RETRY_WAKE_SECONDS = 30
 MEETINGS_SYNC_MINUTES = 60
 ADMIN_NOTICE_MINUTES = 5
 CYCLE_MINUTES = 1
+CONFIG_FOLLOW_SECONDS = 5  # how soon a running bot takes up `kkrbot config reload`
 
 
 def send_outbox(app: App, sender: Sender) -> int:
@@ -49,14 +50,24 @@ def imap_reader(app: App, after: Callable[[], None] | None = None) -> ImapReader
     return ImapReader(app, lambda: process_pending(app), after=after)
 
 
-def refresh_meetings(app: App) -> None:
-    """Roll the meeting window forward as days pass (a plain function of the clock)."""
+def refresh_meetings(app: App, follower: ConfigFollower) -> None:
+    """Roll the meeting window forward as days pass (a plain function of the clock), from the
+    networks the bot holds; never while a newer reload is applied that the bot has not taken up."""
     with session_scope(app.engine) as session:
+        if follower.behind(session):
+            log_event("meetings_refresh_skipped", reason="a config reload is not taken up yet")
+            return
         sync_config(session, app.settings, app.clock.now())
 
 
-def build_scheduler(app: App, worker: WakeableLoop, sender: WakeableLoop,
-                    reader: ImapReader | None) -> BackgroundScheduler:
+def follow_config(app: App, follower: ConfigFollower, sender: WakeableLoop) -> None:
+    """Take up a `config reload`, and run the cycle at once so updates and cancellations go out."""
+    if follower.follow():
+        run_cycle(app, sender)
+
+
+def build_scheduler(app: App, worker: WakeableLoop, sender: WakeableLoop, reader: ImapReader | None,
+                    follower: ConfigFollower) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     common = dict(replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=60)
     scheduler.add_job(worker.wake, "interval", seconds=RETRY_WAKE_SECONDS, id="inbound-retry", **common)
@@ -66,7 +77,9 @@ def build_scheduler(app: App, worker: WakeableLoop, sender: WakeableLoop,
     if reader is not None:  # the safety net under IDLE, and the wake-up where there is no IDLE
         scheduler.add_job(reader.wake.set, "interval", seconds=app.settings.imap.poll_seconds,
                           id="imap-poll", **common)
-    scheduler.add_job(refresh_meetings, "interval", minutes=MEETINGS_SYNC_MINUTES, args=[app],
+    scheduler.add_job(follow_config, "interval", seconds=CONFIG_FOLLOW_SECONDS, args=[app, follower, sender],
+                      id="config-follow", **common)
+    scheduler.add_job(refresh_meetings, "interval", minutes=MEETINGS_SYNC_MINUTES, args=[app, follower],
                       id="meetings-refresh", next_run_time=app.clock.now() + timedelta(minutes=1), **common)
     scheduler.add_job(run_cycle, "interval", minutes=CYCLE_MINUTES, args=[app, sender],
                       id="meeting-cycle", next_run_time=app.clock.now(), **common)  # at start, then each minute
@@ -95,7 +108,7 @@ def describe(app: App, port: int) -> str:
 def run(app: App) -> None:
     """Start everything, print one line, and run until SIGINT/SIGTERM."""
     memory.keep_large_buffers_mapped()
-    prepare_database(app)
+    started = prepare_database(app)
     outbound = make_sender(app.settings)
     tell = lambda detail: admin_notices.record(app, "storage-error", detail)  # noqa: E731
     alarm = DatabaseAlarm(app)  # the first failure of an outage, at once and without the database
@@ -113,7 +126,8 @@ def run(app: App) -> None:
     else:
         reader = imap_reader(app, after=sender.wake)
         reader.start()
-    scheduler = build_scheduler(app, worker, sender, reader)
+    follower = ConfigFollower(app, started, on_new=partial(_take_up, handler))
+    scheduler = build_scheduler(app, worker, sender, reader, follower)
     scheduler.start()
     port = receiver.port if receiver else 0
     print(describe(app, port), flush=True)
@@ -131,6 +145,12 @@ def run(app: App) -> None:
     outbound.close()
     app.engine.dispose()
     log_event("stopped")
+
+
+def _take_up(handler: ListReceiver | None, settings) -> None:
+    """The receiver keeps its own settings (it accepts or refuses each RCPT by the networks)."""
+    if handler is not None:
+        handler.settings = settings
 
 
 def _wait_for_signal() -> None:

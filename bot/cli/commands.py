@@ -21,12 +21,12 @@ from bot.config.settings import Settings, resolve_config_dir
 from bot.core.clock import SystemClock
 from bot.core.logs import configure, log_event
 from bot.people.contacts import ContactsError
-from bot.startup import check_config
+from bot.startup import NotApplied, check_config, config_digests, reload_config
 from bot.store.backup import BackupError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="kkrbot runs a network's mailing list and meeting cycle by e-mail.")
-config_app = typer.Typer(no_args_is_help=True, help="Check the config folder.")
+config_app = typer.Typer(no_args_is_help=True, help="Check the config folder, or apply it to a running bot.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 contacts_app = typer.Typer(no_args_is_help=True, help="Contacts: import, export, list, clear-bounce.")
 inbox_app = typer.Typer(help="Received mail by outcome; show or retry one.", invoke_without_command=True)
@@ -93,6 +93,21 @@ def config_check(ctx: typer.Context) -> None:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"config OK: {ctx.obj} ({len(check.settings.networks)} networks"
                + (f", {len(check.warnings)} warning(s))" if check.warnings else ")"))
+
+
+@config_app.command("reload")
+def config_reload(ctx: typer.Context) -> None:
+    """Check the config, then apply networks.toml to the database in one transaction (or not at all);
+    a running bot takes it up within seconds: moved meetings get updates, cancelled ones a CANCEL."""
+    digests = config_digests(ctx.obj)  # before the check: a file edited after it is not taken up unchecked
+    bot = App.create(_settings(ctx), SystemClock())
+    for warning in check_config(ctx.obj).warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    try:
+        report = reload_config(bot, digests)
+    except NotApplied as error:
+        raise UserError(f"{error}; nothing was applied") from error
+    typer.echo(reports.reloaded(report))
 
 
 @db_app.command("upgrade")

@@ -16,11 +16,21 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from bot.app import App
+from bot.meetings import cycle
+from bot.meetings.sync import SyncReport
 from bot.outbound import admin_notices
 from bot.people.contacts import ImportReport
 from bot.store.blobs import read_heads
-from bot.meetings import cycle
-from bot.store.models import AgendaItem, Attendance, Contact, InboundMessage, Meeting, Membership, Network, OutboxMessage
+from bot.store.models import (
+    AgendaItem,
+    Attendance,
+    Contact,
+    InboundMessage,
+    Meeting,
+    Membership,
+    Network,
+    OutboxMessage,
+)
 
 console = Console(highlight=False)
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -167,3 +177,19 @@ def print_outbox(app: App, status: str | None, limit: int) -> None:
             table.add_row(str(row.id), _local(app, row.created_at), row.kind, row.network_slug or "-",
                           shown(row.recipient), row.status, str(row.attempts), shown(row.last_error[:50]))
     console.print(table)
+
+
+def reloaded(report: SyncReport) -> str:
+    """What `config reload` applied, in one line per kind of change."""
+    lines = ["config applied; a running bot takes it up within seconds"]
+    for label, names in (("networks added", report.networks_added), ("meetings added", report.meetings_added),
+                         ("meetings changed (invited members get an update)", report.meetings_changed),
+                         ("meetings cancelled (invited members get a cancellation)",
+                          report.meetings_cancelled),
+                         ("meetings already begun, left as they were", report.meetings_left_alone),
+                         ("role holders who are not contacts", report.unknown_role_holders)):
+        if names:
+            lines.append(f"  {label}: {', '.join(names)}")
+    if len(lines) == 1:
+        lines.append("  no meeting changed")
+    return "\n".join(lines)

@@ -2,7 +2,10 @@
 
 Runs at start (and on `config reload`) inside one transaction, so a config is never
 half-applied. Meetings are keyed by their series id, so moving one updates it in
-place; a change of time, place, mode or status raises its iCalendar SEQUENCE.
+place; a change of time, place, mode or status raises its iCalendar SEQUENCE. A future
+meeting that is no longer in the config at all (an extra date deleted, a series rule
+changed) is cancelled, as a member would expect. A meeting that has begun is history:
+the config never changes it.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from sqlmodel import Session, select
 
 from bot.config.networks import NetworkConfig
 from bot.config.settings import Settings
-from bot.meetings.dates import PlannedMeeting, planned_meetings
+from bot.meetings.dates import CANCELLED, PlannedMeeting, planned_meetings
 from bot.people.addresses import find_contact
 from bot.store.models import CHAIR, SECRETARY, VICE_CHAIR, Meeting, Membership, Network
 
@@ -26,6 +29,8 @@ class SyncReport:
     networks_added: list[str] = field(default_factory=list)
     meetings_added: list[str] = field(default_factory=list)
     meetings_changed: list[str] = field(default_factory=list)
+    meetings_cancelled: list[str] = field(default_factory=list)  # gone from the config: cancelled
+    meetings_left_alone: list[str] = field(default_factory=list)  # changed in the config after they began
     unknown_role_holders: list[str] = field(default_factory=list)
 
 
@@ -91,10 +96,32 @@ def _sync_meetings(session: Session, networks: dict[str, Network], planned: list
                                 original_date=plan.original_date, updated_at=now, **values))
             report.meetings_added.append(plan.series_id)
         elif any(getattr(meeting, k) != v for k, v in values.items()):
-            meeting.previous = {k: getattr(meeting, k).isoformat() if k.endswith("_at") else getattr(meeting, k)
-                                for k in ("starts_at", "ends_at", "mode", "place", "video_link")}
-            for key, value in values.items():
-                setattr(meeting, key, value)
-            meeting.sequence += 1
-            meeting.updated_at = now
-            report.meetings_changed.append(plan.series_id)
+            if meeting.starts_at <= now:
+                report.meetings_left_alone.append(plan.series_id)
+            else:
+                _change(meeting, values, now)
+                report.meetings_changed.append(plan.series_id)
+    _cancel_vanished(session, networks, set(ids), now, report)
+
+
+def _cancel_vanished(session: Session, networks: dict[str, Network], planned: set[str], now: datetime,
+                     report: SyncReport) -> None:
+    """A coming meeting of an active network that the config no longer has is cancelled."""
+    active = [n.id for n in networks.values() if n.active]
+    coming = select(Meeting).where(Meeting.network_id.in_(active), Meeting.starts_at > now,
+                                   Meeting.starts_at <= now + timedelta(days=FUTURE_DAYS),
+                                   Meeting.status != CANCELLED)
+    for meeting in session.exec(coming):
+        if meeting.series_id not in planned:
+            _change(meeting, dict(status=CANCELLED), now)
+            report.meetings_cancelled.append(meeting.series_id)
+
+
+def _change(meeting: Meeting, values: dict, now: datetime) -> None:
+    """Apply a change, keeping what calendars had (for the update's wording) and raising SEQUENCE."""
+    meeting.previous = {k: getattr(meeting, k).isoformat() if k.endswith("_at") else getattr(meeting, k)
+                        for k in ("starts_at", "ends_at", "mode", "place", "video_link")}
+    for key, value in values.items():
+        setattr(meeting, key, value)
+    meeting.sequence += 1
+    meeting.updated_at = now

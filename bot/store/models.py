@@ -309,3 +309,17 @@ class AuditLog(SQLModel, table=True):
     network_slug: Optional[str] = None
     message_id: str = ""
     detail: str = ""
+
+
+class ConfigGeneration(SQLModel, table=True):
+    """A config applied to the database, at start or by `kkrbot config reload`.
+
+    The newest row is how `config reload` tells a running bot to take up networks.toml: the
+    bot looks for a row newer than its own every few seconds. The database, not a signal,
+    because the command may run as another user, in a container, or on another host."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    applied_at: datetime
+    source: str  # start or reload
+    networks_digest: str  # SHA-256 of networks.toml as it was applied
+    bot_digest: str  # of bot.toml: a running bot says so when only a restart can apply it

@@ -1,11 +1,14 @@
 """Meeting series: RRULE dates, moved/cancelled/extra, sub-groups, and networks that meet before others."""
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from bot.config.networks import MeetingSeries
 from bot.config.settings import load_settings
 from bot.meetings.dates import planned_meetings
 from bot.meetings.sync import sync_config
@@ -68,14 +71,19 @@ def test_a_subgroup_inherits_from_its_parent_and_keeps_its_own_series(tmp_path):
     assert [m.starts_at.date() for m in plan(settings, "it-teknik")][:2] == [date(2027, 1, 5), date(2027, 4, 6)]
 
 
-def test_moving_a_meeting_in_config_keeps_its_identity_and_raises_its_sequence(app, tmp_path):
-    with Session(app.engine) as session:
-        before = session.exec(select(Meeting).where(Meeting.series_id == "it-netvaerk/2026-12-10")).one()
+def _move_first_meeting(app) -> object:
     networks = shipped_networks().replace("cancelled = [2027-08-12]",
                                           "cancelled = [2027-08-12]\n[[network.meetings.moved]]\n"
                                           "original = 2026-12-10\ndate = 2026-12-17")
     (app.settings.config_dir / "networks.toml").write_text(networks, encoding="utf-8")
-    moved_settings = load_settings(app.settings.config_dir, environ={})
+    return load_settings(app.settings.config_dir, environ={})
+
+
+def test_moving_a_meeting_in_config_keeps_its_identity_and_raises_its_sequence(app, clock, tmp_path):
+    clock.set(datetime(2026, 11, 20, 9, 0, tzinfo=CPH))
+    with Session(app.engine) as session:
+        before = session.exec(select(Meeting).where(Meeting.series_id == "it-netvaerk/2026-12-10")).one()
+    moved_settings = _move_first_meeting(app)
     with session_scope(app.engine) as session:
         report = sync_config(session, moved_settings, app.clock.now())
     assert sorted(report.meetings_changed) == ["it-netvaerk/2026-12-10", "kontaktudvalg/2026-11-26"]
@@ -85,3 +93,37 @@ def test_moving_a_meeting_in_config_keeps_its_identity_and_raises_its_sequence(a
     assert (after.status, after.starts_at.astimezone(CPH).date()) == ("moved", date(2026, 12, 17))
     with session_scope(app.engine) as session:
         assert sync_config(session, moved_settings, app.clock.now()).meetings_changed == []
+
+
+def test_a_meeting_that_has_begun_is_history_and_the_config_does_not_change_it(app):
+    moved_settings = _move_first_meeting(app)  # the app's clock is 2027-01-04: 2026-12-10 is past
+    with session_scope(app.engine) as session:
+        report = sync_config(session, moved_settings, app.clock.now())
+    assert report.meetings_changed == [] and "it-netvaerk/2026-12-10" in report.meetings_left_alone
+    with Session(app.engine) as session:
+        meeting = session.exec(select(Meeting).where(Meeting.series_id == "it-netvaerk/2026-12-10")).one()
+    assert (meeting.status, meeting.sequence, meeting.starts_at.astimezone(CPH).date()) == (
+        "scheduled", 0, date(2026, 12, 10))
+
+
+def test_a_coming_meeting_deleted_from_the_config_is_cancelled_once(app):
+    with Session(app.engine) as session:
+        coming = session.exec(select(Meeting).where(Meeting.starts_at > app.clock.now())
+                              .order_by(Meeting.starts_at)).first()
+    settings = load_settings(app.settings.config_dir, environ={})
+    without = _without_network_meetings(settings, coming.series_id.split("/")[0])
+    with session_scope(app.engine) as session:
+        report = sync_config(session, without, app.clock.now())
+    assert coming.series_id in report.meetings_cancelled
+    with Session(app.engine) as session:
+        after = session.get(Meeting, coming.id)
+    assert (after.status, after.sequence) == ("cancelled", coming.sequence + 1)
+    with session_scope(app.engine) as session:
+        assert sync_config(session, without, app.clock.now()).meetings_cancelled == []
+
+
+def _without_network_meetings(settings, slug: str):
+    """The same config with one network's meetings all deleted (its series, extras and moves)."""
+    networks = tuple(dataclasses.replace(n, meetings=MeetingSeries()) if n.slug == slug else n
+                     for n in settings.networks)
+    return dataclasses.replace(settings, networks=networks)
