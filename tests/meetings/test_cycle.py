@@ -173,3 +173,14 @@ def test_two_processes_ticking_at_once_send_each_step_once(app):
     for thread in threads:
         thread.join()
     assert len(mails(app, "agenda")) == 13 and len(mails(app, "invitation")) == 13
+
+
+def test_a_meeting_with_no_items_still_gets_its_agenda_saying_so(app):
+    at(app, START - timedelta(days=60))
+    at(app, START - timedelta(days=7))
+    agenda = mails(app, "agenda")
+    assert len(agenda) == 13
+    body = message_from_bytes(agenda[0].raw, policy=policy.default).get_body(("plain",)).get_content()
+    assert "Der er ikke stillet forslag til punkter på dagsordenen." in body
+    assert "1. Meddelelser" in body and "2. Eventuelt" in body and "Bilagene" not in body
+    assert "SEQUENCE:0" in calendar(agenda[0]) and "METHOD:REQUEST" in calendar(agenda[0])
