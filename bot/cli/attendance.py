@@ -19,6 +19,7 @@ CSV_FIELDS = ("network", "date", "start", "municipality", "registered", "tentati
 
 
 def print_attendance(meetings: list[MeetingAttendance], zone: ZoneInfo, title: str) -> None:
+    """The meeting's date and network on its first line only, so each meeting reads as one block."""
     if not meetings:
         console.print(f"{title}: no meetings")
         return
@@ -56,5 +57,6 @@ def _date_and_start(local: datetime) -> tuple[str, str]:
 
 
 def _cells(counts: Counts, unknown: str = "-") -> list[str]:
+    """The four counts as text; attended shows `unknown` until the minutes are in."""
     attended = unknown if counts.attended is None else str(counts.attended)
     return [str(counts.registered), str(counts.tentative), str(counts.apologies), attended]

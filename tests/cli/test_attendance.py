@@ -53,6 +53,7 @@ def test_all_networks_by_default_and_the_year_filters(config):
     assert "2026-12-10" not in [row[0] for row in every]
     december = table_rows(kkrbot(config, "report", "attendance", "--network", "it-netvaerk", "--year", "2026").stdout)
     assert december[1:] == DECEMBER_ROWS
+    assert kkrbot(config, "report", "attendance", "--year", "2020").stdout == "Attendance 2020: no meetings\n"
 
 
 def test_the_default_year_is_this_year(config):
