@@ -31,11 +31,13 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 contacts_app = typer.Typer(no_args_is_help=True, help="Contacts: import, export, list, clear-bounce.")
 inbox_app = typer.Typer(help="Received mail by outcome; show or retry one.", invoke_without_command=True)
 outbox_app = typer.Typer(help="Outgoing mail by status; retry one.", invoke_without_command=True)
+report_app = typer.Typer(no_args_is_help=True, help="Reports from the database: attendance.")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(report_app, name="report")
 
 
 class UserError(Exception):
@@ -232,6 +234,37 @@ def outbox_retry(ctx: typer.Context, outbox_id: int = typer.Argument(..., metava
         except ValueError as error:
             raise UserError(str(error)) from error
     typer.echo(f"#{outbox_id} queued again; the running bot sends it")
+
+
+@report_app.command("attendance")
+def report_attendance(
+        ctx: typer.Context,
+        network: Optional[str] = typer.Option(None, "--network", help="Network slug (default: all networks)."),
+        year: Optional[int] = typer.Option(None, "--year", min=1, max=9998, help="Default: the current year."),
+        csv_file: Optional[Path] = typer.Option(None, "--csv", metavar="FILE", help="Also write it as CSV (UTF-8)."),
+        excel: bool = typer.Option(False, "--excel", help="With --csv: ';' and UTF-8 with BOM, for Danish Excel.")) -> None:
+    """Per meeting and municipality: registered, tentative, apologies and attended (from the minutes)."""
+    from zoneinfo import ZoneInfo
+
+    from sqlmodel import Session
+
+    from bot.cli.attendance import attendance_csv, print_attendance
+    from bot.meetings.attendance_report import attendance_report, known_network
+    from bot.store.db import current_revision
+
+    bot = _app(ctx)
+    zone = ZoneInfo(bot.settings.timezone)
+    year = year or bot.clock.now().astimezone(zone).year
+    if current_revision(bot.engine) is None:  # a read-only report does not create the database
+        raise UserError("the database is empty: start the bot once (kkrbot run) first")
+    with Session(bot.engine) as session:
+        if network and not known_network(session, network):
+            raise UserError(f"no network {network!r} in the database")
+        meetings = attendance_report(session, year, zone, network)
+    print_attendance(meetings, zone, f"Attendance {year}" + (f", {network}" if network else ""))
+    if csv_file:
+        csv_file.write_bytes(attendance_csv(meetings, zone, excel))
+        typer.echo(f"written to {csv_file}")
 
 
 @app.command()

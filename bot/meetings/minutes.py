@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from bot.config.networks import NetworkConfig
-from bot.meetings.attendance import record_answer
+from bot.meetings.attendance import record_presence
 from bot.people.recipients import members, role_holders
 from bot.store.models import Appendix, Attendance, Contact, Meeting, Minutes
 
@@ -38,7 +38,9 @@ def store_minutes(session: Session, meeting: Meeting, text: str, inbound_id: int
 
 
 def record_attendance(session: Session, network: NetworkConfig, meeting: Meeting, text: str, now: datetime) -> int:
-    """Mark who attended (Deltagere:) and who did not (Afbud:); return how many people were matched."""
+    """Mark who attended (Deltagere:) and who did not (Afbud:); return how many people were matched.
+
+    What people answered before the meeting stays as it was: registered is set against attended."""
     people = {c.name.lower(): c for c in members(session, network.slug)}
     people |= {c.email: c for c in people.values()}
     matched = 0
@@ -48,8 +50,7 @@ def record_attendance(session: Session, network: NetworkConfig, meeting: Meeting
                 contact = people.get(name.strip().rstrip(".").lower())
                 if contact is None:
                     continue
-                row = record_answer(session, meeting.id, contact.id, "registered" if attended else "apologies", now)
-                row.attended = attended
+                record_presence(session, meeting.id, contact.id, attended, now)
                 matched += 1
     return matched
 

@@ -137,8 +137,8 @@ class Attendance(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     meeting_id: int = Field(foreign_key="meeting.id", index=True)
     contact_id: int = Field(foreign_key="contact.id")
-    status: str  # registered, apologies, tentative
-    attended: Optional[bool] = None
+    status: str  # the answer: registered, apologies, tentative; none (only the minutes named them)
+    attended: Optional[bool] = None  # from the minutes' Deltagere / Afbud lines; None until then
     updated_at: datetime
 
 

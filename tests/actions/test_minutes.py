@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from bot.app import App
 from bot.config.settings import load_settings
 from bot.inbound.documents import text_of
+from bot.meetings.attendance import record_answer
 from bot.meetings.cycle import tick
 from bot.startup import prepare_database
 from bot.store.models import Attendance, Contact, Meeting, Minutes
@@ -94,6 +95,24 @@ def test_minutes_as_docx_reach_the_members_and_the_right_consultants_only(app):
     [receipt] = outbox(app, "minutes-ack")
     assert receipt.recipient == SECRETARY[1]
     assert b"Ida M=C3=B8rk" in receipt.raw or "Ida Mørk".encode() in receipt.raw
+
+
+def test_the_minutes_record_who_came_and_keep_what_people_answered(app):
+    """Registered is set against attended afterwards ("28 påmeldte, 20 deltok"): the minutes must not
+    turn an answer into another one."""
+    to = request_address(app)
+    with Session(app.engine) as session:
+        meeting = session.exec(select(Meeting).where(Meeting.series_id == SERIES)).one()
+        ids = {c.name: c.id for c in session.exec(select(Contact))}
+        record_answer(session, meeting.id, ids["Søren Ærø"], "registered", app.clock.now())
+        record_answer(session, meeting.id, ids["Lars Møller"], "registered", app.clock.now())
+        session.commit()
+    body = "Deltagere: Søren Ærø, Mette Østergaard\nAfbud: Lars Møller og Åse Brøndum\n"
+    assert row(app, deliver(app, answer(to, body=body))).outcome == "handled"
+    with Session(app.engine) as session:
+        rows = {c.name: (a.status, a.attended) for a, c in session.exec(select(Attendance, Contact).join(Contact))}
+    assert rows == {"Søren Ærø": ("registered", True), "Mette Østergaard": ("none", True),
+                    "Lars Møller": ("registered", False), "Åse Brøndum": ("apologies", False)}
 
 
 def test_minutes_from_anybody_but_the_secretary_are_refused(app):
