@@ -40,7 +40,7 @@ class Due:
 
     step: str
     kind: str
-    audience: str  # members, approvers (chair and vice-chair), secretary
+    audience: str  # members, approvers (chair and vice-chair), chair (the vice-chair if none), secretary
     too_late: str = ""  # why it is skipped instead, when it is
     occurrence: str = ""
 
@@ -168,7 +168,7 @@ def _draft_reminder(meeting: Meeting, network: NetworkConfig, done: dict, now: d
     if draft is None or draft.state != SENT or now - draft.at < timedelta(days=1):
         return []
     day = (now - draft.at).days
-    return [Due(f"draft-reminder:{day}", "draft-reminder", "approvers", occurrence=str(day))]
+    return [Due(f"draft-reminder:{day}", "draft-reminder", "chair", occurrence=str(day))]
 
 
 def _minutes_steps(meeting: Meeting, network: NetworkConfig, done: dict, now: datetime,
@@ -222,6 +222,8 @@ def audience(session: Session, network: NetworkConfig, who: str):
         return members(session, network.slug)
     if who == "approvers":
         return _unique(role_holders(session, network.slug, "chair") + role_holders(session, network.slug, "vice-chair"))
+    if who == "chair":  # the daily draft reminder: the chair's to give, the vice-chair's while there is no chair
+        return role_holders(session, network.slug, "chair") or role_holders(session, network.slug, "vice-chair")
     return role_holders(session, network.slug, "secretary")
 
 

@@ -55,10 +55,25 @@ def agenda_items(session: Session, meeting: Meeting) -> tuple[list[dict], list[A
 
 def attendance_names(session: Session, meeting: Meeting) -> dict[str, list[str]]:
     names: dict[str, list[str]] = {"registered": [], "apologies": [], "tentative": []}
-    query = select(Attendance, Contact).join(Contact).where(Attendance.meeting_id == meeting.id)
-    for attendance, contact in session.exec(query.order_by(Contact.name)):
+    for attendance, contact in _answers(session, meeting):
         names.setdefault(attendance.status, []).append(contact.name)
     return names
+
+
+def attendance_by_region(session: Session, meeting: Meeting) -> dict[str, list[dict]]:
+    """Who answered what, by region (KL and MedCom staff by organisation): the day-before reminder
+    shows it so, as the regions' representatives see at a glance who comes from their region."""
+    grouped: dict[str, dict[str, list[str]]] = {"registered": {}, "apologies": {}, "tentative": {}}
+    for attendance, contact in _answers(session, meeting):
+        where = contact.region or contact.organisation
+        grouped.setdefault(attendance.status, {}).setdefault(where, []).append(contact.name)
+    return {status: [{"region": where, "names": names} for where, names in sorted(groups.items())]
+            for status, groups in grouped.items()}
+
+
+def _answers(session: Session, meeting: Meeting):
+    query = select(Attendance, Contact).join(Contact).where(Attendance.meeting_id == meeting.id)
+    return session.exec(query.order_by(Contact.name)).all()
 
 
 def meeting_context(session: Session, network: NetworkConfig, meeting: Meeting) -> tuple[dict, list[Attachment]]:
@@ -69,7 +84,8 @@ def meeting_context(session: Session, network: NetworkConfig, meeting: Meeting) 
     context = {"meeting": meeting_view(meeting), "previous": previous_view(meeting), "items": items, "items_so_far": len(items),
                "deadline": meeting.starts_at - timedelta(days=lead.draft),
                "agenda_at": meeting.starts_at - timedelta(days=lead.agenda),
-               "registered": names["registered"], "apologies": names["apologies"], "tentative": names["tentative"]}
+               "registered": names["registered"], "apologies": names["apologies"], "tentative": names["tentative"],
+               "by_region": attendance_by_region(session, meeting)}
     return context, files
 
 

@@ -23,17 +23,23 @@ ABSENT = re.compile(r"^\s*(afbud|apologies|absent)\s*:\s*(.+)$", re.I | re.M)
 
 
 def store_minutes(session: Session, meeting: Meeting, text: str, inbound_id: int, files, now: datetime) -> Minutes:
-    """Record the minutes and their files (the first minutes of a meeting; later ones replace the text)."""
+    """Record the minutes and their files. A later reply is a corrected version: it replaces the text and
+    the files, so the minutes sent again carry the new files only, not the old ones beside them (the copies
+    already queued carry their own attachments)."""
     minutes = session.exec(select(Minutes).where(Minutes.meeting_id == meeting.id)).first()
     if minutes is None:
         minutes = Minutes(meeting_id=meeting.id, received_at=now)
         session.add(minutes)
+    else:
+        for old in session.exec(select(Appendix).where(Appendix.minutes_id == minutes.id)):
+            session.delete(old)
     minutes.text, minutes.inbound_id, minutes.received_at = text, inbound_id, now
     session.flush()
     for file in files:
         if file.data is not None:
             session.add(Appendix(minutes_id=minutes.id, filename=file.filename, content_type=file.content_type,
                                  size=file.size, data=file.data))
+    session.flush()  # the pipeline's session does not autoflush: the files must be there when they are sent
     return minutes
 
 

@@ -21,7 +21,7 @@ from bot.inbound.documents import text_of
 from bot.meetings.attendance import record_answer
 from bot.meetings.cycle import tick
 from bot.startup import prepare_database
-from bot.store.models import Attendance, Contact, Meeting, Minutes
+from bot.store.models import Appendix, Attendance, Contact, Meeting, Minutes
 from tests.support.config import make_config, shipped_contacts, shipped_networks
 from tests.support.inbound import deliver, outbox, row
 
@@ -95,6 +95,21 @@ def test_minutes_as_docx_reach_the_members_and_the_right_consultants_only(app):
     [receipt] = outbox(app, "minutes-ack")
     assert receipt.recipient == SECRETARY[1]
     assert b"Ida M=C3=B8rk" in receipt.raw or "Ida Mørk".encode() in receipt.raw
+
+
+def test_a_corrected_version_replaces_the_minutes_and_their_files(app):
+    to = request_address(app)
+    deliver(app, answer(to, body="Første udgave.\n", file=("Referat v1.docx", docx("Referat", "Første udgave"))))
+    deliver(app, answer(to, body="Rettet udgave.\n", file=("Referat v2.docx", docx("Referat", "Rettet udgave"))))
+    sent = outbox(app, "minutes")
+    assert len(sent) == 2 * len(READERS)  # the correction goes to the same people again
+    last = [m.raw for m in sent[len(READERS):]]
+    assert [(b"Referat v2.docx" in raw, b"Referat v1.docx" in raw) for raw in last] == [(True, False)] * len(last)
+    with Session(app.engine) as session:
+        minutes = session.exec(select(Minutes)).one()
+        assert "Rettet udgave" in minutes.text
+        assert [a.filename for a in session.exec(select(Appendix).where(Appendix.minutes_id == minutes.id))] == [
+            "Referat v2.docx"]
 
 
 def test_the_minutes_record_who_came_and_keep_what_people_answered(app):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 

@@ -206,8 +206,12 @@ def _specific(kind: str, variant: str) -> dict:
     if kind == "cancel":
         return {"meeting": meeting("cancelled")}
     if kind == "reminder":
-        return {"meeting": meeting(), "registered": _names(variant, ["Søren Ærø", "Mette Kjærgaard"]),
-                "apologies": _names(variant, ["Åse Brøndum"]), "tentative": _names(variant, ["Jens Østergaard"])}
+        registered, apologies = _names(variant, ["Søren Ærø", "Mette Kjærgaard"]), _names(variant, ["Åse Brøndum"])
+        tentative = _names(variant, ["Jens Østergaard"])
+        return {"meeting": meeting(), "registered": registered, "apologies": apologies, "tentative": tentative,
+                "by_region": {"registered": [{"region": "Midtjylland", "names": registered}] if registered else [],
+                              "apologies": [{"region": "Syddanmark", "names": apologies}] if apologies else [],
+                              "tentative": [{"region": "MedCom", "names": tentative}] if tentative else []}}
     if kind == "rsvp-ack":
         return {"meeting": meeting(), "response": "registered"}
     if kind == "minutes-request":
