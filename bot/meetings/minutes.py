@@ -34,6 +34,7 @@ def store_minutes(session: Session, meeting: Meeting, text: str, inbound_id: int
         if file.data is not None:
             session.add(Appendix(minutes_id=minutes.id, filename=file.filename, content_type=file.content_type,
                                  size=file.size, data=file.data))
+    session.flush()  # the pipeline's batches do not autoflush: the letters that follow must find the files
     return minutes
 
 
