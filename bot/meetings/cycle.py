@@ -45,11 +45,16 @@ class Due:
     occurrence: str = ""
 
 
-def tick(app: App) -> int:
-    """Queue every step that is due; return how many steps were done (sent or skipped)."""
+def tick(app: App, network: str | None = None) -> int:
+    """Queue every step that is due; return how many steps were done (sent or skipped).
+
+    `network` limits it to one network's meetings (`kkrbot demo` runs one network's year)."""
     now = app.clock.now()
+    query = select(Meeting.id).where(Meeting.starts_at >= now - LOOK_BACK)
+    if network is not None:
+        query = query.join(Network).where(Network.slug == network)
     with Session(app.engine) as session:
-        meetings = session.exec(select(Meeting.id).where(Meeting.starts_at >= now - LOOK_BACK)).all()
+        meetings = session.exec(query).all()
     done = 0
     for meeting_id in meetings:
         for due in _due_steps(app, meeting_id, now):
