@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the test fixtures start for real: Dovecot (IMAP), khal (a calendar client).
 TEST_SYSTEM_PACKAGES := dovecot-imapd openssl khal
 
-.PHONY: run test bench proof venv system-packages lock clean
+.PHONY: run test bench proof demo venv system-packages lock clean
 
 run: venv
 	$(BIN)/kkrbot run
@@ -26,6 +26,11 @@ bench: venv system-packages
 # mail lost or doubled outside the one-batch window. PROOF_ARGS, e.g. --seed 7, picks another run.
 proof: venv system-packages
 	$(BIN)/python -m proof $(PROOF_ARGS)
+
+# A network's year on a simulated clock (kkrbot demo): a timeline, the counts, a Maildir to open.
+# DEMO_ARGS, e.g. --year 2027 --network it-teknik, picks another.
+demo: venv
+	$(BIN)/kkrbot demo $(DEMO_ARGS)
 
 venv: $(STAMP)
 

@@ -5,7 +5,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from bench import bigpost, fanout, ingest, receive
+from bench import bigpost, cycle, fanout, ingest, receive
 from bench.common import workdir
 from tests.servers.dovecot import DovecotServer, require_dovecot
 
@@ -19,10 +19,13 @@ class Sizes:
     small_posts: int
     big_post_members: int
     received: int  # posts sent to the receiver
+    cycle_months: int  # of the demo network's year on the simulated clock
 
 
-FULL = Sizes(backlog=2000, runs=3, idle_trials=30, members=1000, small_posts=20, big_post_members=500, received=2000)
-QUICK = Sizes(backlog=200, runs=1, idle_trials=5, members=50, small_posts=2, big_post_members=20, received=100)
+FULL = Sizes(backlog=2000, runs=3, idle_trials=30, members=1000, small_posts=20, big_post_members=500, received=2000,
+             cycle_months=12)
+QUICK = Sizes(backlog=200, runs=1, idle_trials=5, members=50, small_posts=2, big_post_members=20, received=100,
+              cycle_months=3)
 
 
 def show(figures: dict) -> None:
@@ -43,6 +46,7 @@ def main() -> None:
     show(bigpost.peak_rss(sizes.big_post_members, sizes.runs))
     show(receive.while_relaying(sizes.received, sizes.runs))
     show(receive.durable_cost(sizes.received, sizes.runs))
+    show(cycle.cycle_year(sizes.runs, sizes.cycle_months))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ FIGURES = ("ingest_msgs_per_s", "raw_imap_fetch_msgs_per_s", "raw_imap_fetch_bat
            "idle_latency_p95_s", "raw_idle_latency_p95_s", "idle_overhead_p95_s", "fanout_recipients_per_s",
            "raw_smtp_msgs_per_s", "fanout_vs_raw_smtp", "big_post_db_growth_mb", "big_post_peak_rss_mb",
            "receive_msgs_per_s", "raw_receive_msgs_per_s", "receive_vs_raw_smtp", "receive_durable_msgs_per_s",
-           "receive_normal_msgs_per_s", "durable_commit_cost")
+           "receive_normal_msgs_per_s", "durable_commit_cost", "cycle_year_s", "cycle_mails_invitation",
+           "cycle_mails_minutes", "cycle_mails_call")
 
 
 def test_make_bench_quick_prints_every_figure():

@@ -16,8 +16,9 @@ from sqlalchemy.exc import OperationalError
 
 from bot.app import App
 from bot.cli import reports
+from bot.cli.demo import DemoError
 from bot.cli.preview import PreviewError
-from bot.config.settings import Settings, resolve_config_dir
+from bot.config.settings import Settings, load_settings, resolve_config_dir
 from bot.core.clock import SystemClock
 from bot.core.logs import configure, log_event
 from bot.people.contacts import ContactsError
@@ -294,6 +295,33 @@ def preview(ctx: typer.Context,
 
 
 @app.command()
+def demo(ctx: typer.Context,
+         network: Optional[str] = typer.Option(None, "--network", help="Network slug (default: the first)."),
+         year: Optional[int] = typer.Option(None, "--year", min=2000, max=2999,
+                                            help="A calendar year (default: the coming twelve months)."),
+         maildir: Optional[Path] = typer.Option(None, "--maildir", metavar="DIR",
+                                                help="A new folder for the mail (default: one it names).")) -> None:
+    """A network's year on a simulated clock: simulated members answer, every mail goes into a Maildir."""
+    from bot.cli.demo import run_demo
+
+    settings = _demo_settings(ctx)
+    configure("warning")  # the timeline is the output; the bot's own log lines only when something is wrong
+    year_run = run_demo(settings, network, year, maildir)
+    if year_run.unsent or year_run.outcomes.get("failed"):
+        raise UserError("the year did not run cleanly (see above): please report it")
+
+
+def _demo_settings(ctx: typer.Context) -> Settings:
+    """The config files only: unlike the other commands, the demo never opens the configured database."""
+    from bot.config.errors import ConfigError
+
+    try:
+        return load_settings(ctx.obj)
+    except ConfigError as error:
+        raise ConfigRefused([str(p) for p in error.problems]) from error
+
+
+@app.command()
 def backup(ctx: typer.Context, file: Path = typer.Argument(..., help="The .tar file to write.")) -> None:
     """Online backup of the database plus the token secret; safe while the bot runs."""
     from bot.store.backup import write_backup
@@ -327,7 +355,7 @@ def main() -> None:
             print(problem, file=sys.stderr)
         print(f"kkrbot: {len(error.problems)} bad row(s); nothing was imported", file=sys.stderr)
         sys.exit(2)
-    except (UserError, BackupError, PreviewError) as error:
+    except (UserError, BackupError, PreviewError, DemoError) as error:
         print(f"kkrbot: {error}", file=sys.stderr)
         sys.exit(1)
     except OperationalError as error:

@@ -45,11 +45,16 @@ class Due:
     occurrence: str = ""
 
 
-def tick(app: App) -> int:
-    """Queue every step that is due; return how many steps were done (sent or skipped)."""
+def tick(app: App, network: str | None = None) -> int:
+    """Queue every step that is due; return how many steps were done (sent or skipped).
+
+    `network` limits it to one network's meetings (`kkrbot demo` runs one network's year)."""
     now = app.clock.now()
+    query = select(Meeting.id).where(Meeting.starts_at >= now - LOOK_BACK)
+    if network is not None:
+        query = query.join(Network).where(Network.slug == network)
     with Session(app.engine) as session:
-        meetings = session.exec(select(Meeting.id).where(Meeting.starts_at >= now - LOOK_BACK)).all()
+        meetings = session.exec(query).all()
     done = 0
     for meeting_id in meetings:
         for due in _due_steps(app, meeting_id, now):
@@ -102,10 +107,12 @@ def _agenda_steps(meeting: Meeting, network: NetworkConfig, done: dict, now: dat
     if meeting.status == "cancelled":
         return []
     lead, start = network.lead_times, meeting.starts_at
-    agenda_at = start - timedelta(days=lead.agenda)
+    agenda_at, deadline = start - timedelta(days=lead.agenda), start - timedelta(days=lead.draft)
     steps = []
-    if now >= start - timedelta(days=lead.call):
-        steps.append(Due("call", "call", "members", "the agenda was due" if now >= agenda_at else ""))
+    if now >= start - timedelta(days=lead.call):  # a call whose deadline for items has passed would only confuse
+        late = ("the agenda was due" if now >= agenda_at else
+                "the deadline for items had passed" if now >= deadline else "")
+        steps.append(Due("call", "call", "members", late))
     if now >= start - timedelta(days=lead.draft):
         steps.append(Due("draft", "draft", "approvers", "the agenda was due" if now >= agenda_at else ""))
         steps += _draft_reminder(meeting, network, done, now)
@@ -173,11 +180,18 @@ def _draft_reminder(meeting: Meeting, network: NetworkConfig, done: dict, now: d
 
 def _minutes_steps(meeting: Meeting, network: NetworkConfig, done: dict, now: datetime,
                    has_minutes: bool) -> list[Due]:
-    """The minutes request when the meeting ends; reminders a week later and weekly, while none came."""
+    """The minutes request when the meeting ends; reminders a week later and weekly, while none came.
+
+    A reminder also waits a week after the request itself: a bot started (or back) weeks after a
+    meeting asks for its minutes once, not with a reminder in the same minute."""
     if meeting.status == "cancelled" or now < meeting.ends_at or has_minutes:
         return []
     steps = [Due("minutes-request", "minutes-request", "secretary")]
-    weeks = (now - meeting.ends_at).days // network.lead_times.minutes_reminder
+    lead = timedelta(days=network.lead_times.minutes_reminder)
+    request = done.get("minutes-request")
+    weeks = (now - meeting.ends_at) // lead
+    if request is None or now - request.at < lead:
+        return steps
     if 1 <= weeks <= MINUTES_REMINDERS:  # only the latest one that is due: a week missed is not sent late
         steps.append(Due(f"minutes-reminder:{weeks}", "minutes-reminder", "secretary", occurrence=str(weeks)))
     return steps

@@ -87,6 +87,7 @@ def add_item(session: Session, meeting: Meeting, title: str, parts: Sections, su
         if attachment.data is not None:
             session.add(Appendix(agenda_item_id=item.id, filename=attachment.filename,
                                  content_type=attachment.content_type, size=attachment.size, data=attachment.data))
+    session.flush()  # the pipeline's batches do not autoflush: the item-ack that follows must list the appendices
     return item
 
 

@@ -60,6 +60,7 @@ def test_an_item_with_sections_and_an_appendix_reaches_the_agenda(app):
     assert (appendix.filename, appendix.data) == ("notat.pdf", b"%PDF-1.4 x")
     [ack] = outbox(app, "item-ack")
     assert ack.recipient == METTE[1]
+    assert b"Bilag 1: notat.pdf" in ack.raw  # the item as recorded, appendix and all (found by `kkrbot demo`)
     app.clock.set(meeting(app, APRIL).starts_at - timedelta(days=7))
     tick(app)
     agenda = [m for m in outbox(app, "agenda") if APRIL in m.dedupe_key]

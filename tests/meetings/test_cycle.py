@@ -108,6 +108,32 @@ def test_a_bot_down_across_deadlines_skips_what_would_confuse_and_says_so(app):
     assert done["draft"].state == "skipped" and done["agenda"].state == "sent"
 
 
+def test_no_call_for_items_once_their_deadline_has_passed(app):
+    """Found by `kkrbot demo` started on 30 November at 13.00: the call for the meeting of 10 December
+    asked for items "inden mandag den 30. november 2026 kl. 10.00", three hours gone."""
+    at(app, START - timedelta(days=10, hours=-3))
+    assert mails(app, "call") == [] and len(mails(app, "draft")) == 2
+    done = steps(app)
+    assert (done["call"].state, done["call"].reason) == ("skipped", "the deadline for items had passed")
+
+
+def test_a_call_a_day_late_still_goes_while_items_can_come(app):
+    at(app, START - timedelta(days=20))
+    assert len(mails(app, "call")) == 13
+
+
+def test_a_bot_started_weeks_after_a_meeting_asks_for_its_minutes_once_then_reminds_a_week_later(app):
+    """Found by `kkrbot demo --year 2027`: its first tick, three weeks after December's meeting,
+    sent the minutes request and a reminder of it in the same minute."""
+    at(app, END + timedelta(days=22))
+    assert [m.recipient for m in mails(app, "minutes-request")] == [SECRETARY]
+    assert mails(app, "minutes-reminder") == []
+    at(app, END + timedelta(days=28))
+    assert mails(app, "minutes-reminder") == []
+    at(app, END + timedelta(days=29))
+    assert [m.recipient for m in mails(app, "minutes-reminder")] == [SECRETARY]
+
+
 def test_a_moved_meeting_gets_an_update_and_a_cancelled_one_a_cancellation(app):
     at(app, START - timedelta(days=60))
     with session_scope(app.engine) as session:
