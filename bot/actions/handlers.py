@@ -7,12 +7,12 @@ visible in `kkrbot inbox`, never dropped.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from sqlmodel import Session
 
-from bot.actions import agenda_items
+from bot.actions import agenda_items, member_commands
 from bot.actions.bounces import bounced_address, record_bounce
 from bot.actions.list_post import relay
 from bot.actions.meeting_answers import draft_answer, minutes, rsvp
@@ -26,7 +26,7 @@ from bot.inbound.reply_text import first_word
 from bot.meetings.attendance import STATUS_BY_ANSWER, STATUS_BY_PARTSTAT
 from bot.outbound.compose import Recipient
 from bot.outbound.tokens import token_in_message_id, token_in_tag
-from bot.people.recipients import members, recipient
+from bot.people.recipients import post_recipients, recipient
 from bot.rules import answers, authorize
 from bot.rules.classify import (
     ANSWER,
@@ -40,6 +40,7 @@ from bot.rules.classify import (
     Classification,
     Inbound,
 )
+from bot.rules.classify import command as classify_command
 from bot.store.models import Contact, InboundMessage
 
 
@@ -106,7 +107,8 @@ def answer(ctx: Context) -> Outcome:
     issued = verdict.issued
     kind = f"answer:{issued.kind}"
     if issued.kind in answers.AUTOMATIC:
-        return ctx.outcome(IGNORED, "a reply to an automatic mail of ours: not answered again", kind=kind)
+        return command_in_reply(ctx) or ctx.outcome(
+            IGNORED, "a reply to an automatic mail of ours: not answered again", kind=kind)
     if issued.kind == "list-unsubscribe":  # the List-Unsubscribe address: opted out at once
         return unsubscribe(ctx, verdict, kind)
     word = first_word(ctx.mail.text)
@@ -118,6 +120,14 @@ def answer(ctx: Context) -> Outcome:
     if issued.kind == "unsubscribe-confirm":
         return unsubscribe(ctx, verdict, kind)
     return ANSWER_HANDLERS.get(issued.kind, held_answer)(ctx, verdict, meaning, kind)
+
+
+def command_in_reply(ctx: Context) -> Outcome | None:
+    """A reply to the help text (or another automatic mail) with a command as its subject, as the help
+    text tells people to write, is that command. None of our automatic mails has a command as its
+    subject, so an auto-responder answering one ("SV: Hjælp: <network>") is still not answered."""
+    found = classify_command(ctx.inbound)
+    return command(replace(ctx, classification=found)) if found else None
 
 
 def held_answer(ctx: Context, verdict: authorize.Verdict, meaning: str, kind: str) -> Outcome:
@@ -160,14 +170,19 @@ def command(ctx: Context) -> Outcome:
     kind = f"command:{name}"
     if name == "help":
         return ctx.outcome(HANDLED, _said(reply(ctx, "help"), "help sent"), kind=kind)
-    if authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address) is None:
+    roles = authorize.CONTACT_LIST_ROLES if name == "contacts" else authorize.MEMBER_ROLES
+    contact = authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address, roles)
+    if contact is None:
         return ctx.outcome(REJECTED, f"not a member of {ctx.network.slug}: "
                                      + _said(refusal(ctx, "not-member"), "refusal sent"), kind=kind)
     if name == "unsubscribe":  # asks to confirm: a forged From cannot opt somebody out
         return ctx.outcome(HANDLED, _said(reply(ctx, "unsubscribe-confirm"), "confirmation requested"), kind=kind)
     if name == "agenda-item":
-        contact = authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address)
         return agenda_items.propose_by_command(ctx, ctx.classification.detail["title"], contact, kind)
+    if name == "contacts":
+        return member_commands.send_contact_list(ctx, kind)
+    if name in member_commands.SETTINGS:
+        return member_commands.change_setting(ctx, contact, name, kind)
     return ctx.outcome(HELD, NO_HANDLER, kind=kind)
 
 
@@ -177,15 +192,17 @@ def _said(queued: bool, what: str) -> str:
 
 
 def post(ctx: Context) -> Outcome:
-    """A member's post goes to every member; anything doubtful waits for a person."""
+    """A member's post goes to every member (not those who paused list posts, nor the author who asked
+    for no copy); anything doubtful waits for a person."""
     if ctx.row.dmarc == "fail":
         return ctx.outcome(HELD, "the sender's domain failed DMARC: held for moderation")
-    if authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address) is None:
+    author = authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address)
+    if author is None:
         return ctx.outcome(HELD, "not a member: held for moderation")
     if ctx.row.dmarc != "pass" and ctx.app.settings.unverified_posts(ctx.network) == "hold":
         return ctx.outcome(HELD, "the sender is not verified (no DMARC verdict from the trusted mail server): "
                                  "held for moderation")
-    recipients = members(ctx.session, ctx.network.slug)
+    recipients = post_recipients(ctx.session, ctx.network.slug, author)
     queued = relay(ctx.app, ctx.session, ctx.network, ctx.row.id, ctx.mail.raw, ctx.mail.from_name, ctx.mail.from_address,
                    ctx.mail.subject, recipients, post_key=f"post:{ctx.row.id}")
     return ctx.outcome(HANDLED, f"relayed to {queued} members")

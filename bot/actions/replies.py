@@ -15,7 +15,7 @@ from sqlalchemy import func
 from sqlmodel import or_, select
 
 from bot.core.logs import log_event
-from bot.outbound.compose import AUTO_REPLIED, Letter, Recipient, compose
+from bot.outbound.compose import AUTO_REPLIED, Attachment, Letter, Recipient, compose
 from bot.outbound.outbox import enqueue
 from bot.people.recipients import sender_recipient
 from bot.store.models import OutboxMessage
@@ -24,12 +24,14 @@ DAILY_CAP = 10  # automatic answers to one person a day: the last guard against 
 STRANGER_DAILY_CAP = 1  # to an address that is no contact (it may be forged): no backscatter
 
 # Mail that only confirms what the bot did. X-Auto-Response-Suppress (Exchange) is the sender asking
-# not to be answered automatically: we honour it for these, and still act on the mail.
+# not to be answered automatically: we honour it for these, and still act on the mail. Not for `settings`:
+# that confirmation is also how a member learns that someone forged their From to pause them, and a
+# forger could add the header.
 ACKNOWLEDGEMENTS = ("item-ack", "rsvp-ack", "unsubscribe-done", "moderation-result")
 
 
 def reply(ctx, kind: str, context: dict | None = None, tag: str = "", to: Recipient | None = None,
-          meeting_id: int | None = None, token_ref: str = "") -> bool:
+          meeting_id: int | None = None, token_ref: str = "", attachments: tuple[Attachment, ...] = ()) -> bool:
     """Queue a `kind` mail answering the inbound message in `ctx` (to its sender, or `to`); False when
     there is nobody to answer, the sender asked for no acknowledgements, or the daily limit stopped it."""
     mail, network = ctx.mail, ctx.network
@@ -46,7 +48,7 @@ def reply(ctx, kind: str, context: dict | None = None, tag: str = "", to: Recipi
         kind=kind, network=network, recipient=recipient,
         dedupe_key=f"reply:{ctx.row.id}:{kind}{':' + tag if tag else ''}",
         context=context or {}, auto_submitted=AUTO_REPLIED, meeting_id=meeting_id, token_ref=token_ref,
-        in_reply_to=mail.message_id, references=tuple(mail.references))
+        in_reply_to=mail.message_id, references=tuple(mail.references), attachments=attachments)
     return enqueue(ctx.session, compose(ctx.app, ctx.session, letter))
 
 

@@ -17,11 +17,12 @@ from bot.meetings.letters import meeting_letter, next_meeting
 from bot.outbound.compose import Letter, Recipient, compose
 from bot.outbound.outbox import Delivery
 from bot.outbound.send import MaildirSender
+from bot.people.contact_list import contact_list_letter
 from bot.people.recipients import members, recipient
 
 MEETING_KINDS = ("invitation", "agenda", "meeting-update", "cancel", "call", "draft", "draft-reminder",
                  "reminder", "minutes-request", "minutes-reminder")
-KINDS = (*MEETING_KINDS, "help", "unsubscribe-confirm", "unsubscribe-done")
+KINDS = (*MEETING_KINDS, "help", "contacts", "unsubscribe-confirm", "unsubscribe-done")
 
 
 class PreviewError(Exception):
@@ -41,6 +42,10 @@ def render_preview(app: App, network_slug: str | None, kind: str, lang: str | No
             if meeting is None:
                 raise PreviewError(f"{network.slug} has no coming meeting to preview")
             letter = meeting_letter(session, network, meeting, kind, who, app.clock.now())
+        elif kind == "contacts":
+            context, attachment = contact_list_letter(session, network.slug, network.language)
+            letter = Letter(kind=kind, network=network, recipient=who, dedupe_key=f"preview:{kind}", context=context,
+                            attachments=(attachment,))
         else:
             letter = Letter(kind=kind, network=network, recipient=who, dedupe_key=f"preview:{kind}")
         raw = compose(app, session, letter).raw

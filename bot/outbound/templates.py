@@ -18,7 +18,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 LANGUAGES = ("da", "en", "nb")
 KINDS = ("call", "item-ack", "item-late", "late-item-approval", "draft", "draft-reminder", "invitation", "agenda", "meeting-update",
          "cancel", "reminder", "rsvp-ack", "minutes-request", "minutes-reminder", "minutes", "minutes-ack", "post",
-         "moderation-request", "moderation-result", "help", "contacts", "unsubscribe-confirm",
+         "moderation-request", "moderation-result", "help", "contacts", "settings", "unsubscribe-confirm",
          "unsubscribe-done", "refusal", "delivery-disabled", "admin-notice", "database-alarm")
 
 
@@ -61,6 +61,12 @@ def environment(root: Path = TEMPLATES_DIR) -> Environment:
                       keep_trailing_newline=True)
     env.filters.update(datetime=_datetime, date=_date, time=_time, size=_size, one_line=one_line)
     return env
+
+
+def template_module(lang: str, name: str):
+    """A partial's names and macros (`{% set %}` values, `{% macro %}`s) for text that is not a
+    mail's own body, such as the column names of an attached CSV file."""
+    return environment().get_template(f"{lang}/{name}").make_module({"lang": lang})
 
 
 def render(kind: str, lang: str, context: dict) -> Rendered:

@@ -1,13 +1,14 @@
 """Who gets what: members, role holders and KKR consultants of a network, as mail recipients.
 
 Member mail skips people who opted out, are inactive, or whose delivery is disabled
-by bounces. Role mail (minutes to a KKR consultant, the draft to the chair, requests
+by bounces. List posts also skip members who paused them ("pause"), and the author
+when they asked for no copy of their own posts ("ingen kopi"); meeting mail does not. Role mail (minutes to a KKR consultant, the draft to the chair, requests
 to the secretary) still goes to a role holder who opted out or bounces, because the
 role needs someone.
 """
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, or_, select
 
 from bot.outbound.compose import Recipient
 from bot.people.addresses import find_contact
@@ -35,6 +36,18 @@ def members(session: Session, network_slug: str) -> list[Contact]:
                     Contact.delivery_disabled == False)  # noqa: E712
              .distinct().order_by(Contact.id))
     return list(session.exec(query))
+
+
+def post_recipients(session: Session, network_slug: str, author: Contact | None) -> list[Contact]:
+    """The members a list post goes to: not those who paused list posts, nor the author who asked
+    for no copy of their own posts."""
+    query = (select(Membership.contact_id).join(Network)
+             .where(Network.slug == network_slug, Membership.role.in_(MEMBER_MAIL_ROLES),
+                    Membership.active == True,  # noqa: E712
+                    or_(Membership.paused == True,  # noqa: E712
+                        (Membership.no_copy == True) & (Membership.contact_id == (author.id if author else -1)))))  # noqa: E712
+    left_out = set(session.exec(query))
+    return [c for c in members(session, network_slug) if c.id not in left_out]
 
 
 def role_holders(session: Session, network_slug: str, role: str) -> list[Contact]:

@@ -37,7 +37,7 @@ BY_KIND = {
 # or two bots would answer each other forever.
 # Replies to these are not answered again (mail loops). An rsvp-ack and an item-ack are not among them:
 # their text invites a changed answer ("Afbud") or a correction of the item.
-AUTOMATIC = ("help", "refusal", "contacts", "item-late", "moderation-result",
+AUTOMATIC = ("help", "refusal", "contacts", "settings", "item-late", "moderation-result",
              "unsubscribe-done", "delivery-disabled", "admin-notice")
 
 

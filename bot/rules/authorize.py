@@ -23,6 +23,7 @@ WRONG_SENDER = "wrong-sender"
 TOKEN_MISMATCH = "token-mismatch"
 OTHER_MEETING = "token-for-another-meeting"
 MEMBER_ROLES = ("member", "kl", "medcom", "chair", "vice-chair", "secretary")
+CONTACT_LIST_ROLES = (*MEMBER_ROLES, "kkr-consultant")  # the KKR consultants get the minutes: they are on it
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,12 @@ def meeting_matches(session: Session, issued: IssuedToken, uid: str, domain: str
     return Verdict(True, issued=issued)
 
 
-def member(session: Session, network_slug: str, sender: str) -> Contact | None:
-    """The active contact behind `sender` with an active membership in the network, else None."""
+def member(session: Session, network_slug: str, sender: str, roles: tuple[str, ...] = MEMBER_ROLES) -> Contact | None:
+    """The active contact behind `sender` with an active membership in the network (in one of
+    `roles`), else None. An opted-out member is still a member."""
     if not sender:
         return None
     query = (select(Contact).join(Membership, Membership.contact_id == Contact.id).join(Network)
              .where(owns(sender.lower()), Contact.active == True, Network.slug == network_slug,  # noqa: E712
-                    Membership.active == True, Membership.role.in_(MEMBER_ROLES)))  # noqa: E712
+                    Membership.active == True, Membership.role.in_(roles)))  # noqa: E712
     return session.exec(query.limit(1)).first()

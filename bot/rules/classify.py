@@ -28,7 +28,9 @@ REPLY_PREFIX = re.compile(r"^\s*((re|sv|vs|aw|fwd?|wg|tr|antw)(\[\d+\])?\s*:\s*)
 EDGE_PUNCTUATION = " \t\"'`*_.,;:!?()[]{}<>«»“”„-–—"
 COMMAND_WORDS = {"hjælp": "help", "hjaelp": "help", "help": "help", "hjelp": "help",
                  "kontakter": "contacts", "contacts": "contacts",
-                 "afmeld": "unsubscribe", "unsubscribe": "unsubscribe", "avmeld": "unsubscribe"}
+                 "afmeld": "unsubscribe", "unsubscribe": "unsubscribe", "avmeld": "unsubscribe",
+                 "ingen kopi": "no-copy", "no copy": "no-copy", "kopi": "copy", "copy": "copy",
+                 "pause": "pause", "genoptag": "resume", "resume": "resume", "gjenoppta": "resume"}
 ITEM_COMMAND = re.compile(r"^(dagsordenspunkt|agenda\s+item)\s*:\s*(?P<title>.*\S)\s*$", re.I)
 AUTO_SUBJECT = re.compile(  # the prefix and its colon, as the clients write it: "Fravær på mødet" is a post
     r"^\s*(autosvar|automatisk svar|fraværende|fravær|out of office|automatic reply|auto(matic)?[- ]?reply|"
@@ -208,7 +210,7 @@ def command(inbound: Inbound) -> Classification | None:
     item = ITEM_COMMAND.match(REPLY_PREFIX.sub("", inbound.mail.subject).strip())
     if item:
         return Classification(COMMAND, "command-subject", {"command": "agenda-item", "title": item.group("title")})
-    word = COMMAND_WORDS.get(subject.lower())
+    word = COMMAND_WORDS.get(" ".join(subject.lower().split()))  # "Ingen  kopi" is "ingen kopi"
     return Classification(COMMAND, "command-subject", {"command": word}) if word else None
 
 

@@ -67,6 +67,9 @@ class Membership(SQLModel, table=True):
     active: bool = True
     opted_out: bool = False
     opted_out_at: Optional[datetime] = None
+    no_copy: bool = False  # the member's own list posts are not sent back to them ("ingen kopi")
+    paused: bool = False  # list posts stop until "genoptag"; meeting and role mail continue
+    paused_at: Optional[datetime] = None
     term_start: Optional[date] = None
 
 

@@ -89,6 +89,9 @@ def test_a_token_in_the_address_beats_in_reply_to(settings):
 @pytest.mark.parametrize("subject, expected", [
     ("hjælp", "help"), ("SV: Hjælp!", "help"), ("Re: RE: [kontakter]", "contacts"), ("Fwd: afmeld.", "unsubscribe"),
     ("Hjælp til FMK-opsætning", None), ("help me", None), ("AW: Unsubscribe", "unsubscribe"),
+    ("Ingen kopi", "no-copy"), ("SV: ingen   KOPI.", "no-copy"), ("No copy", "no-copy"), ("kopi", "copy"),
+    ("Copy", "copy"), ("Pause!", "pause"), ("genoptag", "resume"), ("Resume", "resume"), ("gjenoppta", "resume"),
+    ("Pause i projektet", None), ("Kopi af referat", None), ("ingen kopi tak", None),
 ])
 def test_the_subject_rule(settings, subject, expected):
     raw = f"From: a@b.dk\r\nTo: it-netvaerk@lists.example.dk\r\nSubject: {subject}\r\n\r\nx".encode()

@@ -123,23 +123,30 @@ def _names(variant: str, names: list[str]) -> list[str]:
 def _contacts(variant: str) -> list[dict]:
     people = [
         {"name": "Søren Ærø", "organisation": "Vejle Kommune", "municipality": "Vejle", "region": "Syddanmark",
-         "role": "kkr-repræsentant", "email": "soeren.aeroe@vejle.dk"},
+         "role": "kkr-repræsentant", "email": "soeren.aeroe@vejle.dk", "duties": ["vice-chair"]},
         {"name": "Åse Brøndum", "organisation": "KL", "municipality": "", "region": "",
-         "role": "kl", "email": "abr@kl.dk"},
+         "role": "kl", "email": "abr@kl.dk", "duties": ["secretary"]},
         {"name": "Mette Kjærgaard", "organisation": "Aalborg Kommune", "municipality": "Aalborg",
-         "region": "Nordjylland", "role": "kommune", "email": "mekj@aalborg.dk"},
+         "region": "Nordjylland", "role": "kommune", "email": "mekj@aalborg.dk", "duties": []},
         {"name": "Jens Østergaard", "organisation": "MedCom", "municipality": "Odense", "region": "Syddanmark",
-         "role": "medcom", "email": "jos@medcom.dk"},
+         "role": "medcom", "email": "jos@medcom.dk", "duties": []},
         {"name": "Lise Bech", "organisation": "Sundhed & Omsorg, Horsens Kommune", "municipality": "Horsens",
-         "region": "Midtjylland", "role": "kommune", "email": "lise.bech@horsens.dk"},
+         "region": "Midtjylland", "role": "kommune", "email": "lise.bech@horsens.dk", "duties": []},
     ]
     if variant == "no-items":
         return []
     if variant == "many-items":
         people += [{"name": f"Kontakt {n} Åkjær", "organisation": f"Kommune {n}", "municipality": f"By {n}",
-                    "region": "Hovedstaden", "role": "kommune", "email": f"kontakt{n}@example.dk"}
+                    "region": "Hovedstaden", "role": "kommune", "email": f"kontakt{n}@example.dk", "duties": []}
                    for n in range(1, 13)]
     return people
+
+
+def _by_region(people: list[dict]) -> list[dict]:
+    """As bot/people/contact_list.py groups them: regions in order, nationwide ("") last."""
+    order = ("Hovedstaden", "Sjælland", "Syddanmark", "Midtjylland", "Nordjylland", "")
+    regions = sorted({p["region"] for p in people}, key=order.index)
+    return [{"region": r, "contacts": [p for p in people if p["region"] == r]} for r in regions]
 
 
 def _events(variant: str) -> list[dict]:
@@ -244,7 +251,11 @@ def _specific(kind: str, variant: str) -> dict:
     if kind == "moderation-result":
         return {"post": {"subject": "Invitation: <b>gratis</b> workshop om velfærdsteknologi"}, "approved": True}
     if kind == "contacts":
-        return {"contacts": _contacts(variant)}
+        people = _contacts(variant)
+        return {"groups": _by_region(people), "count": len(people), "filename": "kontaktliste-it-netvaerk.csv"}
+    if kind == "settings":
+        return {"setting": {"normal": "pause", "no-items": "no-copy", "many-items": "resume"}[variant],
+                "opted_out": variant == "many-items"}
     if kind == "refusal":
         return {"reason": "wrong-sender", "original_subject": "SV: Dagsorden: Kommunalt it-netværk",
                 "detail": "soren.aero@privat.example.com"}
