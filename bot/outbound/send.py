@@ -48,6 +48,7 @@ LARGE_PART = 64 * 1024  # a part this large is written on its own; smaller ones 
 OnRefused = Callable[[Session, list[OutboxMessage]], None]
 LOGIN_ALARM_SECONDS = 15 * 60
 REFUSAL_NOTICE_EVERY = timedelta(hours=1)
+LOGIN_COOLDOWN_SECONDS = 10  # after a refused OAuth2 login, how long other lanes fail without trying
 # Replies that are about our mailbox, not the recipient: Exchange Online's SendAs refusals (the
 # VERP envelope sender or the From is not allowed for this app or mailbox), its and Gmail's
 # sending quotas and rate limits, an unauthenticated submission. Such a refusal is trouble with
@@ -153,6 +154,7 @@ class SmtpSender:
         self.pace = Pace(settings.outbox.max_per_minute)
         self.refusal = ""  # the last SendAs/quota refusal not yet told to the administrator
         self.refusal_told_at: datetime | None = None
+        self.login_failed: tuple[datetime, Exception] | None = None  # (when, error) of a refused token
 
     def send(self, deliveries: list[Delivery]) -> list[Result]:
         self._start_lanes()
@@ -200,14 +202,26 @@ class SmtpSender:
     def _connection(self, slot: int) -> smtplib.SMTP:
         connection = self.connections[slot]
         if connection is None:
+            self._refuse_while_cooling()
             try:
                 connection = self._connect()
             except (smtplib.SMTPException, OSError, TokenError, LoginRefused) as error:
                 self.failing_since = self.failing_since or self.clock.now()
                 self.last_failure = f"{type(error).__name__}: {error}"
+                if isinstance(error, (TokenError, LoginRefused)):
+                    self.login_failed = (self.clock.now(), error)
                 raise
             self.connections[slot] = connection
         return connection
+
+    def _refuse_while_cooling(self) -> None:
+        """After a token that could not be had or was refused, the rest of the batch fails at once
+        instead of asking the issuer and the server again for every mail (a burst of 200 would
+        otherwise be 200 token requests: Entra throttles, and the answer would be the same)."""
+        failed = self.login_failed
+        if failed and (self.clock.now() - failed[0]).total_seconds() < LOGIN_COOLDOWN_SECONDS:
+            raise failed[1]
+        self.login_failed = None
 
     def _server_trouble(self, outbox_id: int, code: int, text: bytes | str) -> Result | None:
         """A SendAs or quota refusal: retried later, noted for the administrator; else None."""

@@ -246,7 +246,10 @@ def test_smtp_refusing_the_token_is_told_to_the_administrator_after_15_minutes(t
     wrong = sign(b"another key entirely, 32 bytes!!", USER)
     app = make_app(tmp_path, clock, smtp_env(xoauth2_sink) + command_env(tmp_path, wrong), outbound='"smtp"')
     sender = SmtpSender(app.settings, clock=clock)
-    for step, minutes in enumerate((0, 7, 7, 2)):
+    queue(app, 20, key="burst")
+    send_now(app, sender)
+    assert len(xoauth2_sink.handler.logins) <= 2 * app.settings.outbox.connections  # not 2 per mail
+    for step, minutes in enumerate((7, 7, 2)):
         clock.advance(minutes=minutes)
         queue(app, 1, key=f"at-{step}")
         send_now(app, sender)
@@ -386,3 +389,37 @@ def test_a_certificate_gets_the_token_and_an_unknown_one_is_named(tmp_path, cloc
         connect(ImapAccount.from_settings(wrong.settings))
     app.engine.dispose()
     wrong.engine.dispose()
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("env, problem", [
+    ("IMAP_AUTH=oauth\n", "key IMAP_AUTH: 'oauth' is not one of password, xoauth2"),
+    (f"IMAP_AUTH=xoauth2\nOAUTH2_TENANT_ID={TENANT}\nOAUTH2_CLIENT_ID={CLIENT_ID}\n",
+     "key OAUTH2_CLIENT_SECRET: set exactly one of OAUTH2_CLIENT_SECRET and OAUTH2_CERTIFICATE when IMAP_AUTH = xoauth2"),
+    (f"IMAP_AUTH=xoauth2\nOAUTH2_TOKEN_COMMAND=/bin/true\nOAUTH2_TENANT_ID={TENANT}\n",
+     "key OAUTH2_TENANT_ID: set either OAUTH2_TOKEN_COMMAND or the Entra settings"),
+    (f"IMAP_AUTH=xoauth2\nOAUTH2_TENANT_ID={TENANT}\nOAUTH2_CLIENT_ID={CLIENT_ID}\nOAUTH2_CERTIFICATE=/nowhere.pem\n",
+     "key OAUTH2_CERTIFICATE: '/nowhere.pem' is not a readable file"),
+    (f"IMAP_AUTH=xoauth2\nOAUTH2_TENANT_ID={TENANT}\nOAUTH2_CLIENT_ID={CLIENT_ID}\nOAUTH2_CLIENT_SECRET=s\n"
+     "OAUTH2_AUTHORITY=http://login.example\n", "key OAUTH2_AUTHORITY: must be an https:// address"),
+    ("IMAP_AUTH=password\n", "key IMAP_PASSWORD: is required when bot.toml has inbound = \"imap\""),
+    ("SMTP_AUTH=xoauth2\nOAUTH2_TOKEN_COMMAND=/bin/true\nSMTP_HOST=smtp.example.dk\n",
+     "key SMTP_USER: is required when SMTP_AUTH = xoauth2"),
+])
+def test_oauth2_settings_are_checked_and_each_problem_names_its_key(tmp_path, env, problem):
+    from bot.config.errors import ConfigError
+
+    base = "IMAP_HOST=imap.example.dk\nIMAP_USER=it-netvaerk@lists.example.dk\n"
+    config = make_config(tmp_path, bot_toml={"inbound": '"imap"', "outbound": '"smtp"' if "SMTP" in env else '"maildir"'},
+                         env=base + env)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config, environ={})
+    assert any(problem in str(p) for p in raised.value.problems), raised.value.problems
+
+
+def test_a_complete_token_command_setting_needs_no_password(tmp_path):
+    env = ("IMAP_HOST=imap.gmail.com\nIMAP_USER=it-netvaerk@lists.example.dk\nIMAP_AUTH=xoauth2\n"
+           "OAUTH2_TOKEN_COMMAND=/etc/kkrbot/google-token\n")
+    settings = load_settings(make_config(tmp_path, bot_toml={"inbound": '"imap"'}, env=env), environ={})
+    assert settings.secrets.get("IMAP_AUTH") == "xoauth2" and settings.secrets.get("IMAP_PASSWORD") is None
