@@ -220,7 +220,7 @@ class SmtpSender:
         otherwise be 200 token requests: Entra throttles, and the answer would be the same)."""
         failed = self.login_failed
         if failed and (self.clock.now() - failed[0]).total_seconds() < LOGIN_COOLDOWN_SECONDS:
-            raise failed[1]
+            raise type(failed[1])(str(failed[1]))  # a new one per lane: lanes must not share a traceback
         self.login_failed = None
 
     def _server_trouble(self, outbox_id: int, code: int, text: bytes | str) -> Result | None:
