@@ -14,7 +14,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("actions", "cli", "config", "core", "demo", "inbound", "meetings", "outbound", "people", "rules", "store")
+PARTS = ("actions", "cli", "config", "core", "demo", "inbound", "mailauth", "meetings", "outbound", "people",
+         "rules", "store")
 
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess:

@@ -84,7 +84,9 @@ def run(ctx: typer.Context) -> None:
 
 
 @config_app.command("check")
-def config_check(ctx: typer.Context) -> None:
+def config_check(ctx: typer.Context,
+                 connect: bool = typer.Option(False, "--connect",
+                                              help="Also log in to IMAP and SMTP once and say what worked.")) -> None:
     """Validate bot.toml, networks.toml, .env and contacts.csv; print every problem."""
     check = check_config(ctx.obj)
     if check.problems:
@@ -96,6 +98,21 @@ def config_check(ctx: typer.Context) -> None:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"config OK: {ctx.obj} ({len(check.settings.networks)} networks"
                + (f", {len(check.warnings)} warning(s))" if check.warnings else ")"))
+    if connect:
+        _check_logins(check.settings)
+
+
+def _check_logins(settings: Settings) -> None:
+    """One line per server; a non-zero exit when any login failed."""
+    from bot.cli.connect_check import check_logins
+
+    checks = check_logins(settings)
+    if not checks:
+        typer.echo('nothing to connect to: inbound = "smtp" and outbound = "maildir", no IMAP_HOST or SMTP_HOST')
+    for check in checks:
+        typer.echo(check.line, err=not check.ok)
+    if not all(check.ok for check in checks):
+        raise typer.Exit(1)
 
 
 @config_app.command("reload")

@@ -22,10 +22,13 @@ from bot.config.networks import NetworkConfig, load_networks
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 LOG_LEVELS = ("debug", "info", "warning", "error")
-SECRET_KEYS = ("IMAP_HOST", "IMAP_PORT", "IMAP_USER", "IMAP_PASSWORD", "IMAP_TLS",
-               "SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD", "SMTP_TLS",
-               "DATABASE_URL", "TOKEN_SECRET")
+OAUTH2_KEYS = ("OAUTH2_TENANT_ID", "OAUTH2_CLIENT_ID", "OAUTH2_CLIENT_SECRET", "OAUTH2_CERTIFICATE",
+               "OAUTH2_TOKEN_COMMAND", "OAUTH2_AUTHORITY", "OAUTH2_SCOPE")
+SECRET_KEYS = ("IMAP_HOST", "IMAP_PORT", "IMAP_USER", "IMAP_PASSWORD", "IMAP_TLS", "IMAP_AUTH",
+               "SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD", "SMTP_TLS", "SMTP_AUTH",
+               *OAUTH2_KEYS, "DATABASE_URL", "TOKEN_SECRET")
 TLS_MODES = ("starttls", "implicit", "none")
+AUTH_MODES = ("password", "xoauth2")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Outbox:
     batch_size: int = 200
     deadline_days: int = 5  # temporary failures are retried this long, then the administrator is told
     retry_base_seconds: int = 60  # the first retry after a temporary failure; doubling, at most 2 hours
+    max_per_minute: int = 0  # mails handed to the server per minute (Exchange Online: 30); 0 = no limit
 
 
 @dataclass(frozen=True)
@@ -236,7 +240,8 @@ def _outbox(top: Table) -> Outbox:
     outbox = Outbox(connections=sub.integer("connections", Outbox.connections, 1, 32),
                     batch_size=sub.integer("batch_size", Outbox.batch_size, 1, 5000),
                     deadline_days=sub.integer("deadline_days", Outbox.deadline_days, 1, 30),
-                    retry_base_seconds=sub.integer("retry_base_seconds", Outbox.retry_base_seconds, 1, 3600))
+                    retry_base_seconds=sub.integer("retry_base_seconds", Outbox.retry_base_seconds, 1, 3600),
+                    max_per_minute=sub.integer("max_per_minute", Outbox.max_per_minute, 0, 100_000))
     sub.reject_unknown()
     return outbox
 
@@ -268,6 +273,9 @@ def _secrets(config_dir: Path, environ: dict | None, problems: Problems) -> Secr
     for key in ("IMAP_TLS", "SMTP_TLS"):
         if values.get(key) and values[key] not in TLS_MODES:
             problems.add(str(env_file), f"key {key}", f"{values[key]!r} is not one of {', '.join(TLS_MODES)}")
+    for key in ("IMAP_AUTH", "SMTP_AUTH"):
+        if values.get(key) and values[key] not in AUTH_MODES:
+            problems.add(str(env_file), f"key {key}", f"{values[key]!r} is not one of {', '.join(AUTH_MODES)}")
     for key in ("IMAP_PORT", "SMTP_PORT"):
         if values.get(key) and not str(values[key]).isdigit():
             problems.add(str(env_file), f"key {key}", f"{values[key]!r} is not a port number")
@@ -280,12 +288,45 @@ def _secrets(config_dir: Path, environ: dict | None, problems: Problems) -> Secr
 def _check_cross(settings: Settings, problems: Problems) -> None:
     """Checks that need more than one file: inbound/outbound need their secrets."""
     env_file = str(settings.config_dir.parent / ".env")
+    secrets = settings.secrets
     if settings.inbound == "imap":
-        for key in ("IMAP_HOST", "IMAP_USER", "IMAP_PASSWORD"):
-            if not settings.secrets.get(key):
+        needed = ("IMAP_HOST", "IMAP_USER") + (() if secrets.get("IMAP_AUTH") == "xoauth2" else ("IMAP_PASSWORD",))
+        for key in needed:
+            if not secrets.get(key):
                 problems.add(env_file, f"key {key}", 'is required when bot.toml has inbound = "imap"')
-    if settings.outbound == "smtp" and not settings.secrets.get("SMTP_HOST"):
+    if settings.outbound == "smtp" and not secrets.get("SMTP_HOST"):
         problems.add(env_file, "key SMTP_HOST", 'is required when bot.toml has outbound = "smtp"')
+    if settings.outbound == "smtp" and secrets.get("SMTP_AUTH") == "xoauth2" and not secrets.get("SMTP_USER"):
+        problems.add(env_file, "key SMTP_USER", "is required when SMTP_AUTH = xoauth2 (the mailbox that sends)")
+    using = [key for key, part in (("IMAP_AUTH", "imap"), ("SMTP_AUTH", "smtp"))
+             if secrets.get(key) == "xoauth2" and part in (settings.inbound, settings.outbound)]
+    if using:
+        _check_oauth2(secrets, f"{using[0]} = xoauth2", env_file, problems)
+
+
+def _check_oauth2(secrets: Secrets, why: str, env_file: str, problems: Problems) -> None:
+    """A token source is named: OAUTH2_TOKEN_COMMAND, or Entra's tenant, client and one credential.
+    Values are never echoed: they are secrets."""
+    if secrets.get("OAUTH2_TOKEN_COMMAND"):
+        entra = [key for key in OAUTH2_KEYS[:4] if secrets.get(key)]
+        if entra:
+            problems.add(env_file, f"key {entra[0]}", "set either OAUTH2_TOKEN_COMMAND or the Entra settings "
+                                                     "(OAUTH2_TENANT_ID, ...), not both")
+        return
+    for key in ("OAUTH2_TENANT_ID", "OAUTH2_CLIENT_ID"):
+        if not secrets.get(key):
+            problems.add(env_file, f"key {key}", f"is required when {why} (or set OAUTH2_TOKEN_COMMAND)")
+    secret, certificate = secrets.get("OAUTH2_CLIENT_SECRET"), secrets.get("OAUTH2_CERTIFICATE")
+    if bool(secret) == bool(certificate):
+        problems.add(env_file, "key OAUTH2_CLIENT_SECRET", f"set exactly one of OAUTH2_CLIENT_SECRET and "
+                                                          f"OAUTH2_CERTIFICATE when {why}")
+    if certificate and not Path(certificate).expanduser().is_file():
+        problems.add(env_file, "key OAUTH2_CERTIFICATE", f"{certificate!r} is not a readable file (a PEM file "
+                                                         "with the private key and the certificate)")
+    authority = secrets.get("OAUTH2_AUTHORITY")
+    if authority and not authority.startswith("https://"):
+        problems.add(env_file, "key OAUTH2_AUTHORITY", "must be an https:// address (e.g. "
+                                                       "https://login.microsoftonline.com)")
 
 
 def new_token_secret() -> str:

@@ -19,11 +19,12 @@ import ssl
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
 from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 from sqlalchemy import Row, and_, case, or_, update
 from sqlmodel import Session, select
 
@@ -32,6 +33,7 @@ from bot.core.logs import log_event
 from bot.core.pause import pause_point
 from bot.inbound.arrivals import Arrival, ImapOrigin, record_gone, store_all
 from bot.inbound.imap_routing import route_message
+from bot.mailauth.oauth2 import TokenSource, log_in_with_token, shared_source
 from bot.store.db import session_scope
 from bot.store.models import STATE_DONE, AdminEvent, ImapCursor, InboundMessage
 
@@ -49,29 +51,44 @@ class ImapAccount:
     host: str
     port: int
     user: str
-    password: str
+    password: str = field(repr=False)
     tls: str  # implicit, starttls, none
+    tokens: TokenSource | None = field(default=None, repr=False)  # IMAP_AUTH = xoauth2
 
     @classmethod
     def from_settings(cls, settings) -> "ImapAccount":
         secrets = settings.secrets
         tls = secrets.get("IMAP_TLS", "implicit")
         port = int(secrets.get("IMAP_PORT") or (993 if tls == "implicit" else 143))
+        tokens = shared_source(secrets) if secrets.get("IMAP_AUTH") == "xoauth2" else None
         return cls(secrets.get("IMAP_HOST", ""), port, secrets.get("IMAP_USER", ""),
-                   secrets.get("IMAP_PASSWORD", ""), tls)
+                   secrets.get("IMAP_PASSWORD", ""), tls, tokens)
 
 
 def connect(account: ImapAccount, context: ssl.SSLContext | None = None) -> IMAPClient:
     context = context or ssl.create_default_context()
     client = IMAPClient(account.host, port=account.port, ssl=account.tls == "implicit",
                         ssl_context=context, timeout=60)
-    if account.tls == "starttls":
-        client.starttls(context)
-    if b"LOGINDISABLED" in client.capabilities() and b"AUTH=PLAIN" in client.capabilities():
-        client.plain_login(account.user, account.password)  # SASL PLAIN where LOGIN is switched off
+    try:
+        if account.tls == "starttls":
+            client.starttls(context)
+        log_in(client, account)
+    except BaseException:
+        client.shutdown()
+        raise
+    return client
+
+
+def log_in(client: IMAPClient, account: ImapAccount) -> None:
+    """A password (LOGIN, or SASL PLAIN where LOGIN is switched off), or XOAUTH2 with a token that
+    is renewed once when the server refuses it."""
+    if account.tokens is not None:
+        log_in_with_token(account.tokens, lambda token: client.oauth2_login(account.user, token), (LoginError,),
+                          f"IMAP {account.host} (XOAUTH2 as {account.user})")
+    elif b"LOGINDISABLED" in client.capabilities() and b"AUTH=PLAIN" in client.capabilities():
+        client.plain_login(account.user, account.password)
     else:
         client.login(account.user, account.password)
-    return client
 
 
 Process = Callable[[], int]  # handles every stored mail that is due; returns how many

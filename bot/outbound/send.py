@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import mailbox
 import queue
+import re
 import smtplib
 import socket
 import ssl
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,6 +33,7 @@ from bot.config.settings import Settings
 from bot.core import memory
 from bot.core.clock import Clock, SystemClock
 from bot.core.logs import log_event
+from bot.mailauth.oauth2 import LoginRefused, TokenError, TokenSource, log_in_with_token, shared_source, xoauth2_string
 from bot.outbound import admin_notices, outbox
 from bot.outbound.copies import CopyMaker, MissingContent, SharedPart, dot_stuffed
 from bot.outbound.outbox import BOUNCED, FAILED, SENT, Delivery, Result
@@ -44,10 +47,41 @@ LARGE_PART = 64 * 1024  # a part this large is written on its own; smaller ones 
 # depend on what a refusal means for the person.
 OnRefused = Callable[[Session, list[OutboxMessage]], None]
 LOGIN_ALARM_SECONDS = 15 * 60
+REFUSAL_NOTICE_EVERY = timedelta(hours=1)
+LOGIN_COOLDOWN_SECONDS = 10  # after a refused OAuth2 login, how long other lanes fail without trying
+# Replies that are about our mailbox, not the recipient: Exchange Online's SendAs refusals (the
+# VERP envelope sender or the From is not allowed for this app or mailbox), its and Gmail's
+# sending quotas and rate limits, an unauthenticated submission. Such a refusal is trouble with
+# the server: the mail is retried and the administrator told; never a bounce against the recipient.
+SERVER_TROUBLE = re.compile(
+    r"\b5\.7\.(?:60|57|705|708)\b|\b5\.2\.252\b|\b5\.4\.5\b|\b4\.7\.66\b|SendAs|send as this sender"
+    r"|sending quota|SubmissionQuota|rate limit", re.IGNORECASE)
+
+
+class Pace:
+    """At most `per_minute` mails handed to the server in any 60 seconds of the app's clock
+    (`[outbox] max_per_minute`; Exchange Online allows 30 a minute per mailbox). What does not fit
+    stays queued and goes out on a later wake-up. 0 means no limit. Kept per running bot."""
+
+    def __init__(self, per_minute: int = 0):
+        self.per_minute = per_minute
+        self.handed: deque[datetime] = deque()
+
+    def room(self, now: datetime, wanted: int) -> int:
+        if not self.per_minute:
+            return wanted
+        while self.handed and now - self.handed[0] >= timedelta(minutes=1):
+            self.handed.popleft()
+        return max(0, min(wanted, self.per_minute - len(self.handed)))
+
+    def spend(self, count: int, now: datetime) -> None:
+        if self.per_minute:
+            self.handed.extend([now] * count)
 
 
 class Sender(Protocol):
     unrecorded: list[Result]
+    pace: Pace
 
     def send(self, deliveries: list[Delivery]) -> list[Result]: ...
 
@@ -61,6 +95,7 @@ class MaildirSender:
     def __init__(self, path: Path):
         self.maildir = mailbox.Maildir(path, create=True)
         self.unrecorded: list[Result] = []
+        self.pace = Pace()  # a folder has no sending limits
 
     def send(self, deliveries: list[Delivery]) -> list[Result]:
         return [self._deliver(d) for d in deliveries]
@@ -107,6 +142,7 @@ class SmtpSender:
         self.tls = secrets.get("SMTP_TLS", "starttls")
         self.port = int(secrets.get("SMTP_PORT") or (465 if self.tls == "implicit" else 587))
         self.user, self.password = secrets.get("SMTP_USER"), secrets.get("SMTP_PASSWORD")
+        self.tokens: TokenSource | None = shared_source(secrets) if secrets.get("SMTP_AUTH") == "xoauth2" else None
         self.local_hostname = settings.networks[0].domain if settings.networks else None
         self.connections: list[smtplib.SMTP | None] = [None] * settings.outbox.connections
         self.work: queue.SimpleQueue = queue.SimpleQueue()
@@ -115,6 +151,10 @@ class SmtpSender:
         self.failing_since: datetime | None = None  # when connecting or logging in started to fail
         self.last_failure = ""
         self.alarm_raised = False
+        self.pace = Pace(settings.outbox.max_per_minute)
+        self.refusal = ""  # the last SendAs/quota refusal not yet told to the administrator
+        self.refusal_told_at: datetime | None = None
+        self.login_failed: tuple[datetime, Exception] | None = None  # (when, error) of a refused token
 
     def send(self, deliveries: list[Delivery]) -> list[Result]:
         self._start_lanes()
@@ -145,11 +185,12 @@ class SmtpSender:
             return Result(delivery.id, SENT, "250")
         except smtplib.SMTPRecipientsRefused as error:
             code, text = error.recipients.get(delivery.recipient, (450, b"refused"))
-            return _by_code(delivery.id, code, text)
+            return self._server_trouble(delivery.id, code, text) or _by_code(delivery.id, code, text)
         except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as error:
             # A 5xx to the text (size, content) is not the recipient's address failing: not scored.
             self._reset(slot)
-            status = _by_code(delivery.id, error.smtp_code, error.smtp_error, scores=False)
+            trouble = self._server_trouble(delivery.id, error.smtp_code, error.smtp_error)
+            status = trouble or _by_code(delivery.id, error.smtp_code, error.smtp_error, scores=False)
             return status if isinstance(error, smtplib.SMTPDataError) else Result(delivery.id, RETRY, status.detail)
         except (smtplib.SMTPException, OSError) as error:
             self._drop(slot)
@@ -161,14 +202,43 @@ class SmtpSender:
     def _connection(self, slot: int) -> smtplib.SMTP:
         connection = self.connections[slot]
         if connection is None:
+            self._refuse_while_cooling()
             try:
                 connection = self._connect()
-            except (smtplib.SMTPException, OSError) as error:
+            except (smtplib.SMTPException, OSError, TokenError, LoginRefused) as error:
                 self.failing_since = self.failing_since or self.clock.now()
                 self.last_failure = f"{type(error).__name__}: {error}"
+                if isinstance(error, (TokenError, LoginRefused)):
+                    self.login_failed = (self.clock.now(), error)
                 raise
             self.connections[slot] = connection
         return connection
+
+    def _refuse_while_cooling(self) -> None:
+        """After a token that could not be had or was refused, the rest of the batch fails at once
+        instead of asking the issuer and the server again for every mail (a burst of 200 would
+        otherwise be 200 token requests: Entra throttles, and the answer would be the same)."""
+        failed = self.login_failed
+        if failed and (self.clock.now() - failed[0]).total_seconds() < LOGIN_COOLDOWN_SECONDS:
+            raise type(failed[1])(str(failed[1]))  # a new one per lane: lanes must not share a traceback
+        self.login_failed = None
+
+    def _server_trouble(self, outbox_id: int, code: int, text: bytes | str) -> Result | None:
+        """A SendAs or quota refusal: retried later, noted for the administrator; else None."""
+        detail = _by_code(outbox_id, code, text).detail
+        if not SERVER_TROUBLE.search(detail):
+            return None
+        self.refusal = detail
+        return Result(outbox_id, RETRY, detail)
+
+    def refused(self) -> str | None:
+        """A SendAs or quota refusal to tell the administrator about, at most once an hour."""
+        now = self.clock.now()
+        if not self.refusal or (self.refusal_told_at and now - self.refusal_told_at < REFUSAL_NOTICE_EVERY):
+            return None
+        detail, self.refusal, self.refusal_told_at = self.refusal, "", now
+        return (f"SMTP {self.host}:{self.port} refuses to send for the list's mailbox (SendAs permission or "
+                f"sending quota); the mail stays queued and is retried: {detail[:200]}")
 
     def trouble(self) -> str | None:
         """Once per episode: a description when connecting or logging in has failed for 15 minutes."""
@@ -192,9 +262,24 @@ class SmtpSender:
         # The text goes out in a few writes; without NODELAY, Nagle's algorithm and the server's
         # delayed ACK hold each copy's last write back by tens of milliseconds.
         connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.user:
-            connection.login(self.user, self.password or "")
+        try:
+            self._log_in(connection)
+        except BaseException:
+            connection.close()
+            raise
         return connection
+
+    def check_login(self) -> None:
+        """Connect and log in once, then quit (`kkrbot config check --connect`)."""
+        self._connect().quit()
+
+    def _log_in(self, connection: smtplib.SMTP) -> None:
+        """SMTP AUTH with the password, or XOAUTH2 with a token renewed once when refused."""
+        if self.tokens is not None:
+            log_in_with_token(self.tokens, lambda token: _xoauth2(connection, self.user or "", token),
+                              (smtplib.SMTPAuthenticationError,), f"SMTP {self.host} (XOAUTH2 as {self.user})")
+        elif self.user:
+            connection.login(self.user, self.password or "")
 
     def _reset(self, slot: int) -> None:
         try:
@@ -225,6 +310,14 @@ class SmtpSender:
         for lane in self.lanes:
             lane.join(30)
         self.lanes = []
+
+
+def _xoauth2(connection: smtplib.SMTP, user: str, token: str) -> None:
+    """AUTH XOAUTH2 with the SASL string as the initial response; to a 334 error challenge
+    (RFC 7628 style) the answer is empty, so the server ends with its 535."""
+    connection.ehlo_or_helo_if_needed()
+    sasl = xoauth2_string(user, token)
+    connection.auth("XOAUTH2", lambda challenge=None: sasl if challenge is None else "", initial_response_ok=True)
 
 
 def _by_code(outbox_id: int, code: int, text: bytes | str, scores: bool = True) -> Result:
@@ -263,12 +356,14 @@ def _send_batches(app: App, sender: Sender, maker: CopyMaker, on_refused: OnRefu
     batch = _next_batch(app, sender, maker, on_refused, exclude=set())
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-wire") as wire:
         while batch:
+            sender.pace.spend(len(batch), app.clock.now())
             on_the_wire = wire.submit(sender.send, batch)
             attempted += len(batch)
             following = _next_batch(app, sender, maker, on_refused, exclude={d.id for d in batch})
             results = on_the_wire.result()
             if not _record(app, sender, results, on_refused):
                 break
+            _report_refusal(app, sender)
             if results and all(r.status == RETRY for r in results):  # the server is away: back off
                 _report_trouble(app, sender)
                 break
@@ -278,9 +373,14 @@ def _send_batches(app: App, sender: Sender, maker: CopyMaker, on_refused: OnRefu
 
 def _next_batch(app: App, sender: Sender, maker: CopyMaker, on_refused: OnRefused,
                 exclude: set[int]) -> list[Delivery]:
-    """The next due rows as deliveries; a row whose shared content is gone fails on its own."""
+    """The next due rows as deliveries, as many as the pace allows now; a row whose shared
+    content is gone fails on its own."""
+    now = app.clock.now()
+    limit = sender.pace.room(now, app.settings.outbox.batch_size)
+    if limit == 0:
+        return []
     with Session(app.engine) as session:
-        rows = outbox.due(session, app.clock.now(), app.settings.outbox.batch_size, exclude=exclude)
+        rows = outbox.due(session, now, limit, exclude=exclude)
         deliveries, unmakeable = [], []
         for row in rows:
             try:
@@ -358,6 +458,13 @@ def _report_trouble(app: App, sender: Sender) -> None:
     trouble = sender.trouble() if hasattr(sender, "trouble") else None
     if trouble:
         admin_notices.record(app, "smtp-failing", trouble)
+
+
+def _report_refusal(app: App, sender: Sender) -> None:
+    refusal = sender.refused() if hasattr(sender, "refused") else None
+    if refusal:
+        admin_notices.record(app, "smtp-refused", refusal)
+        log_event("smtp_refused", level=30, detail=refusal[:200])
 
 
 def _record(app: App, sender: Sender, results: list[Result], on_refused: OnRefused) -> bool:

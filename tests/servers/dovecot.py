@@ -22,6 +22,7 @@ Nothing here is pytest-specific; fixtures live in conftest files.
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import ctypes
 import grp
@@ -305,8 +306,14 @@ class DovecotServer:
         user: str = "kkrbot",
         password: str = "secret",
         tls: bool = False,
+        oauth2_key: bytes | None = None,
     ) -> None:
         self.workdir = Path(workdir).resolve()
+        # With a key, an oauth2 passdb accepts XOAUTH2/OAUTHBEARER logins whose JWT (HS256, no
+        # `kid`, no `azp`) is signed with it and names the user in `sub`; passwords still work.
+        self.oauth2_key = oauth2_key
+        self.oauth2_keys = self.workdir / "oauth2-keys"
+        self.oauth2_conf = self.workdir / "dovecot-oauth2.conf.ext"
         self.user = user
         self.password = password
         self.tls = tls
@@ -520,6 +527,8 @@ class DovecotServer:
             f"{self.user}:{{PLAIN}}{self.password}:{ident.mail_uid}:{ident.mail_gid}::{self.home}::\n"
         )
         self.passwd_path.chmod(0o644)
+        if self.oauth2_key is not None:
+            _write_oauth2_files(self)
         if self.cafile is not None and not self._keyfile.exists():
             _make_self_signed_cert(self._keyfile, self.cafile)
         if os.geteuid() == 0:
@@ -661,16 +670,18 @@ def _render_config(server: DovecotServer, ident: _Identity | None) -> str:
         "protocols = imap",
         f"listen = {server.host}",
         "disable_plaintext_auth = no",
-        "auth_mechanisms = plain login",
+        f"auth_mechanisms = plain login{' xoauth2 oauthbearer' if server.oauth2_key is not None else ''}",
         "first_valid_uid = 1",
         "mail_location = maildir:~/Maildir",
         "mail_max_userip_connections = 100",
         "namespace inbox {",
         "  inbox = yes",
         "}",
+        *_oauth2_passdb_lines(server),
         "passdb {",
         "  driver = passwd-file",
         f"  args = scheme=PLAIN username_format=%u {server.passwd_path}",
+        *(["  mechanisms = plain login"] if server.oauth2_key is not None else []),
         "}",
         "userdb {",
         "  driver = passwd-file",
@@ -697,6 +708,36 @@ def _render_config(server: DovecotServer, ident: _Identity | None) -> str:
         for service in ("anvil", "ipc"):
             lines += [f"service {service} {{", *_no_chroot_lines(ident), "}"]
     return "\n".join(lines) + "\n"
+
+
+def _oauth2_passdb_lines(server: DovecotServer) -> list[str]:
+    """The oauth2 passdb, and no penalty for refused logins: tests refuse tokens on purpose, and
+    Dovecot would otherwise slow every later login from 127.0.0.1 by up to 15 s (anvil's auth
+    penalty, switched off by closing its socket) plus auth_failure_delay's 2 s."""
+    if server.oauth2_key is None:
+        return []
+    return ["auth_failure_delay = 0",
+            "service anvil {", "  unix_listener anvil-auth-penalty {", "    mode = 0", "  }", "}",
+            "passdb {", "  driver = oauth2", "  mechanisms = xoauth2 oauthbearer",
+            f"  args = {server.oauth2_conf}", "}"]
+
+
+def _write_oauth2_files(server: DovecotServer) -> None:
+    """Local JWT validation (Dovecot >= 2.3.11): the key dict's lookup key is
+    `<azp:default>/<alg>/<kid:default>`, and an HMAC key is stored base64-encoded."""
+    key_file = server.oauth2_keys / "default" / "HS256" / "default"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(base64.b64encode(server.oauth2_key).decode())
+    server.oauth2_conf.write_text(
+        "introspection_mode = local\n"
+        f"local_validation_key_dict = fs:posix:prefix={server.oauth2_keys}/\n"
+        "username_attribute = sub\n"
+        "username_format = %Lu\n"
+    )
+    for path in (server.oauth2_keys, key_file.parent.parent, key_file.parent):
+        path.chmod(0o755)
+    key_file.chmod(0o644)
+    server.oauth2_conf.chmod(0o644)
 
 
 def _tls_lines(server: DovecotServer) -> list[str]:

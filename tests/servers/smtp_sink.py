@@ -2,16 +2,24 @@
 
 Faults, set per test: answer a code (421, 451, ...) to the first N DATA commands,
 refuse chosen recipients with 550, or drop the connection mid-DATA (after the
-message, before the reply) the first N times.
+message, before the reply) the first N times; answer every MAIL FROM or RCPT with a
+chosen reply (Exchange's SendAs and quota refusals).
+
+With `xoauth2=(key, user)` it requires AUTH XOAUTH2 (RFC 7628's predecessor, as Exchange
+Online and Gmail speak it) and checks the bearer token: an HS256 JWT signed with `key`
+whose `sub` and SASL `user=` are both `user`, not expired.
 """
 from __future__ import annotations
 
+import base64
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
+import jwt
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 @dataclass
@@ -31,6 +39,8 @@ class Faults:
     data_code_times: int = 0
     refuse: set[str] = field(default_factory=set)  # recipients answered 550 at RCPT
     drop_times: int = 0  # close the connection instead of answering DATA
+    mail_reply: str = ""  # e.g. "550 5.7.60 SMTP; Client does not have permissions to send as this sender"
+    rcpt_reply: str = ""  # e.g. "550 5.4.5 Daily user sending quota exceeded."
 
 
 class SinkHandler:
@@ -40,7 +50,16 @@ class SinkHandler:
         self.attempts = 0
         self.lock = threading.Lock()
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.faults.mail_reply:
+            return self.faults.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.faults.rcpt_reply:
+            return self.faults.rcpt_reply
         if address.lower() in self.faults.refuse:
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
@@ -60,10 +79,37 @@ class SinkHandler:
         return "250 2.0.0 Queued"
 
 
+class XOAuth2SinkHandler(SinkHandler):
+    """The sink behind AUTH XOAUTH2: `logins` records (user, accepted) per attempt, never the token."""
+
+    def __init__(self, key: bytes, user: str):
+        super().__init__()
+        self.key, self.user = key, user
+        self.logins: list[tuple[str, bool]] = []
+
+    async def auth_XOAUTH2(self, server, args: list[str]) -> AuthResult:  # noqa: N802 - aiosmtpd's hook name
+        blob = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
+        fields = dict(part.split("=", 1) for part in blob.decode(errors="replace").split("\x01") if "=" in part)
+        user, bearer = fields.get("user", ""), fields.get("auth", "")
+        accepted = bearer.startswith("Bearer ") and user == self.user and self._valid(bearer[7:])
+        self.logins.append((user, accepted))
+        if accepted:
+            return AuthResult(success=True, auth_data=user)
+        return AuthResult(success=False, handled=False, message="535 5.7.3 Authentication unsuccessful")
+
+    def _valid(self, token: str) -> bool:
+        try:
+            claims = jwt.decode(token, self.key, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            return False
+        return claims.get("sub") == self.user
+
+
 class SmtpSink:
-    def __init__(self, port: int):
-        self.handler = SinkHandler()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port)
+    def __init__(self, port: int, xoauth2: tuple[bytes, str] | None = None):
+        self.handler = XOAuth2SinkHandler(*xoauth2) if xoauth2 else SinkHandler()
+        options = dict(auth_required=True, auth_require_tls=False) if xoauth2 else {}
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port, **options)
 
     def __enter__(self) -> "SmtpSink":
         self.controller.start()
