@@ -150,7 +150,10 @@ def answer(ctx, verdict: authorize.Verdict, meaning: str, kind: str) -> Outcome:
         return ctx.outcome(HANDLED, f"held post #{held.id} was already {held.status}: nothing changed"
                                     + ("; the secretary was told" if told else ""), kind=kind)
     reason = "" if meaning == APPROVE else reject_reason(ctx.mail.text)
-    summary = decide(ctx.app, ctx.session, held, meaning == APPROVE, ctx.mail.from_address.lower(), reason)
+    try:
+        summary = decide(ctx.app, ctx.session, held, meaning == APPROVE, ctx.mail.from_address.lower(), reason)
+    except ModerationError as error:  # its stored mail is gone: nothing to relay, and nothing changed
+        return ctx.outcome(REJECTED, str(error), kind=kind)
     return ctx.outcome(HANDLED, summary, kind=kind)
 
 
@@ -180,12 +183,13 @@ def decide(app: App, session: Session, held: HeldPost, approve: bool, by: str, r
     """Approve (relay) or reject (tell the sender) a held post; return what was done, for the outcome.
 
     The one place where a moderation decision happens, by reply or from the command line: the audit
-    log's entry for it belongs here."""
+    log's entry for it belongs here. A post that cannot be relayed raises ModerationError before
+    anything is changed."""
+    network = app.settings.network(held.network_slug)
+    relayed, mail = relay_held(app, session, network, held) if approve else (0, None)
     held.status = APPROVED if approve else REJECTED_POST
     held.decided_at, held.decided_by, held.decision_reason = app.clock.now(), by, reason
-    network = app.settings.network(held.network_slug)
     if approve:
-        relayed, mail = relay_held(app, session, network, held)
         told = not suppresses_acknowledgements(mail) and tell_sender(app, session, held, APPROVED)
         done = f"held post #{held.id} approved by {by}: relayed to {relayed} members"
     else:

@@ -327,3 +327,23 @@ def test_a_burst_of_strangers_asks_ten_times_and_the_digest_counts_the_rest(app)
     message = message_from_bytes(digest.raw, policy=policy.default)
     assert message["Subject"].startswith("105 mails mere venter på godkendelse")
     assert "og 5 mere" in text_of(message) and "Spam 109" in text_of(message) and "Spam 110" not in text_of(message)
+
+
+def test_godkend_to_a_post_whose_mail_is_gone_is_refused_at_once_and_changes_nothing(app):
+    """Retention may delete a stored mail: the answer gets an outcome, not retries and a failure."""
+    from email import message_from_bytes, policy
+
+    from sqlalchemy import delete
+
+    from bot.store.models import InboundRaw
+    from tests.support.inbound import deliver, outbox, row
+
+    post = deliver(app, mail(message_id="<gone@example.com>", results=()), to=LIST)
+    [request_row] = outbox(app, "moderation-request")
+    with Session(app.engine) as session:
+        session.exec(delete(InboundRaw).where(InboundRaw.inbound_id == post))
+        session.commit()
+    reply, reply_to = answer(message_from_bytes(request_row.raw, policy=policy.default), "Godkend", results=())
+    answered = row(app, deliver(app, reply, to=reply_to))
+    assert (answered.outcome, answered.attempts) == ("rejected", 1) and "stored mail is gone" in answered.reason
+    assert held_posts(app)[0].status == "held" and outbox(app, "post") == []

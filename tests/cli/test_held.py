@@ -60,3 +60,21 @@ def test_held_lists_approves_and_rejects_like_the_secretarys_answers(app):
 def test_held_on_an_empty_database_says_so(config_dir):
     result = kkrbot(config_dir, "held")
     assert result.returncode == 1 and "start the bot once" in result.stderr
+
+
+
+def test_approving_a_post_whose_mail_is_gone_says_so_and_changes_nothing(app):
+    """Retention may delete a stored mail; approving it then is refused with one line."""
+    from sqlalchemy import delete
+
+    from bot.store.models import InboundRaw
+
+    stranger_post(app, "eva@example.org", "Tilbud om kursus")
+    with Session(app.engine) as session:
+        session.exec(delete(InboundRaw))
+        session.commit()
+    result = kkrbot(app.settings.config_dir, "held", "approve", "1")
+    assert result.returncode == 1 and "its stored mail is gone" in result.stderr
+    with Session(app.engine) as session:
+        assert [h.status for h in session.exec(select(HeldPost))] == ["held"]
+    assert [k for k, _ in kinds(app)] == ["moderation-request"]
