@@ -285,23 +285,50 @@ def test_a_post_larger_than_max_post_bytes_is_held_even_from_a_member(tmp_path, 
         app.engine.dispose()
 
 
-def test_through_dovecot_held_asked_approved_and_relayed(imap_app, mailbox):
-    cursor = MailboxCursor(imap_app, connect(ImapAccount.from_settings(imap_app.settings)),
-                           lambda: process_pending(imap_app))
-    mailbox.append(mail(message_id="<imap1@example.com>", results=()))
-    cursor.run_once()
-    with Session(imap_app.engine) as session:
-        [request_row] = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "moderation-request")).all()
+@pytest.fixture
+def trusted_imap_app(tmp_path, mailbox, clock):
+    """A bot reading the Dovecot mailbox behind a trusted mail server (authserv_id set)."""
+    from tests.support.config import imap_env
+
+    config = make_config(tmp_path, bot_toml={"inbound": '"imap"', "authserv_id": f'"{TRUSTED}"'},
+                         env=imap_env(mailbox))
+    app = App.create(load_settings(config, environ={}), clock, create_secret=True)
+    prepare_database(app)
+    yield app
+    app.engine.dispose()
+
+
+def test_through_dovecot_held_asked_approved_rejected_expired_and_a_forgery_does_nothing(trusted_imap_app,
+                                                                                         mailbox):
     from email import message_from_bytes, policy
 
-    request = message_from_bytes(request_row.raw, policy=policy.default)
-    reply, _ = answer(request, "Godkend", results=())
-    mailbox.append(reply)
+    from tests.support.inbound import outbox
+
+    imap_app = trusted_imap_app
+    cursor = MailboxCursor(imap_app, connect(ImapAccount.from_settings(imap_app.settings)),
+                           lambda: process_pending(imap_app))
+    for n, who in enumerate((STRANGER, ("Eva", "eva@example.org"), ("Ole", "ole@example.net"))):
+        mailbox.append(mail(f"Indlæg {n}", sender=who, message_id=f"<imap{n}@example.com>", results=()))
     cursor.run_once()
-    with Session(imap_app.engine) as session:
-        kinds = [r.kind for r in session.exec(select(OutboxMessage))]
-    assert kinds.count("post") == MEMBERS and kinds.count("moderation-result") == 1
-    assert held_posts(imap_app)[0].status == "approved"
+    requests = [message_from_bytes(r.raw, policy=policy.default) for r in outbox(imap_app, "moderation-request")]
+    assert len(requests) == 3 and outbox(imap_app, "post") == []
+    mailbox.append(mail(f"SV: {requests[0]['Subject']}", sender=SECRETARY, body="Godkend\n", results=(),
+                        message_id="<forged@x.dk>"))  # her From, no token
+    cursor.run_once()
+    assert outbox(imap_app, "post") == [] and [h.status for h in held_posts(imap_app)] == ["held"] * 4
+    assert held_posts(imap_app)[3].reason == "unverified"  # the forgery itself waits, as any unverified post
+    for request, word in zip(requests, ("Godkend", "Afvis: ikke relevant")):
+        mailbox.append(answer(request, word, results=())[0])
+    cursor.run_once()
+    assert len(outbox(imap_app, "post")) == MEMBERS
+    assert [h.status for h in held_posts(imap_app)] == ["approved", "rejected", "held", "held"]
+    imap_app.clock.advance(days=14)
+    moderation.tick(imap_app)
+    moderation.tick(imap_app)
+    results = sorted(r.recipient for r in outbox(imap_app, "moderation-result"))
+    assert results == sorted([STRANGER[1], "eva@example.org", "ole@example.net", SECRETARY[1]])  # each told once
+    assert [h.status for h in held_posts(imap_app)] == ["approved", "rejected", "expired", "expired"]
+
 
 
 def test_the_same_post_twice_is_held_and_asked_about_once(bot, door):
