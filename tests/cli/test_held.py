@@ -78,3 +78,8 @@ def test_approving_a_post_whose_mail_is_gone_says_so_and_changes_nothing(app):
     with Session(app.engine) as session:
         assert [h.status for h in session.exec(select(HeldPost))] == ["held"]
     assert [k for k, _ in kinds(app)] == ["moderation-request"]
+
+
+def test_help_names_held_and_its_decisions(config_dir):
+    assert " held " in kkrbot(config_dir, "--help").stdout
+    assert all(word in kkrbot(config_dir, "held", "--help").stdout for word in ("approve", "reject", "--network"))
