@@ -16,6 +16,7 @@ from typing import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import make_url
 
+from bot.actions import moderation
 from bot.actions.bounces import record_refusals
 from bot.actions.pipeline import process_pending
 from bot.app import App
@@ -37,6 +38,7 @@ RETRY_WAKE_SECONDS = 30
 MEETINGS_SYNC_MINUTES = 60
 ADMIN_NOTICE_MINUTES = 5
 CYCLE_MINUTES = 1
+MODERATION_MINUTES = 10  # held posts expire and day digests go out within this of their moment
 CONFIG_FOLLOW_SECONDS = 5  # how soon a running bot takes up `kkrbot config reload`
 
 
@@ -83,12 +85,20 @@ def build_scheduler(app: App, worker: WakeableLoop, sender: WakeableLoop, reader
                       id="meetings-refresh", next_run_time=app.clock.now() + timedelta(minutes=1), **common)
     scheduler.add_job(run_cycle, "interval", minutes=CYCLE_MINUTES, args=[app, sender],
                       id="meeting-cycle", next_run_time=app.clock.now(), **common)  # at start, then each minute
+    scheduler.add_job(run_moderation, "interval", minutes=MODERATION_MINUTES, args=[app, sender],
+                      id="moderation", next_run_time=app.clock.now() + timedelta(minutes=1), **common)
     return scheduler
 
 
 def run_cycle(app: App, sender: WakeableLoop) -> None:
     """The meeting cycle's tick: whatever is due is queued, and the sender woken for it."""
     if cycle.tick(app):
+        sender.wake()
+
+
+def run_moderation(app: App, sender: WakeableLoop) -> None:
+    """Held posts past moderation_days expire (their senders told), and finished days' digests go out."""
+    if moderation.tick(app):
         sender.wake()
 
 

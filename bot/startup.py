@@ -52,7 +52,24 @@ def check_config(config_dir: Path, environ: dict | None = None, today: date | No
                                                   f"key network[{network.slug}].{role.replace('-', '_')}",
                                                   f"{address} is not a contact (nor an alias of one) "
                                                   f"in {known.source}")))
-    return ConfigCheck(settings, problems, cycle_warnings(settings, today or date.today()))
+    return ConfigCheck(settings, problems,
+                       cycle_warnings(settings, today or date.today()) + moderation_warnings(settings))
+
+
+def moderation_warnings(settings: Settings) -> list[str]:
+    """Moderation settings that cannot work as written: a post limit the receiver never lets through,
+    or held posts with no secretary to ask (they wait for `kkrbot held` until they expire)."""
+    warnings = []
+    for network in settings.networks:
+        where = f"networks.toml: network[{network.slug}]"
+        if network.max_post_bytes and network.max_post_bytes > settings.limits.max_message_bytes:
+            warnings.append(f"{where}.max_post_bytes: {network.max_post_bytes} is above bot.toml's "
+                            f"max_message_bytes ({settings.limits.max_message_bytes}); larger mail is refused at "
+                            "the door, never held")
+        if not network.secretary:
+            warnings.append(f"{where}: no secretary, so nobody is asked about held posts; "
+                            "they wait for `kkrbot held` until they expire")
+    return warnings
 
 
 def cycle_warnings(settings: Settings, today: date) -> list[str]:

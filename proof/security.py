@@ -2,11 +2,12 @@
 
 spoof_attempts / spoof_succeeded  every action a reply can take today (opt out by the
         List-Unsubscribe address, confirm an opt-out, answer an invitation or a draft, accept
-        a meeting in the calendar, post to the list), tried with a forged From, another
+        a meeting in the calendar, post to the list, approve a held post), tried with a forged From, another
         member's token, a token of another network, of another meeting, a token seen in a
         relayed post, a genuine token whose mail failed DMARC, and forged posts whose trusted
         verdict is faked (an RFC 2047 encoded header, a pass beside the server's own none).
-        Success is the action happening: an opt-out, a relayed post, or an answer recorded.
+        Success is the action happening: an opt-out, a relayed post, an answer recorded, or a held
+        post decided.
 flood_answers_max  one day of hostile mail (help and afmeld under a member's forged From and
         alias, and strangers' sub-addresses): the most automatic mails any one mailbox got
         (sub-addresses counted as their mailbox). One SMTP transaction to 100 tagged
@@ -29,7 +30,7 @@ from bot.app import App
 from bot.config.settings import load_settings
 from bot.core.clock import FixedClock
 from bot.startup import prepare_database
-from bot.store.models import Attendance, InboundMessage, Meeting, Membership, OutboxMessage
+from bot.store.models import Attendance, HeldPost, InboundMessage, IssuedToken, Meeting, Membership, OutboxMessage
 from tests.support import corpus
 from tests.support.config import make_config
 from tests.support.fuzz import mails, read_all
@@ -39,6 +40,7 @@ TRUSTED = "mx.example.dk"
 SOREN = ("Søren Ærø", "soren.aero@aarhus.example.dk")
 METTE = ("Mette Østergaard", "mette.ostergaard@herning.example.dk")
 ATTACKER = ("Søren Ærø", "soren.aero@evil.example.org")
+SECRETARY = ("Anne Hansen", "anne.hansen@kl.example.dk")
 PASS = f"Authentication-Results: {TRUSTED}; dmarc=pass header.from=aarhus.example.dk\r\n".encode()
 FAIL = f"Authentication-Results: {TRUSTED}; dmarc=fail header.from=aarhus.example.dk\r\n".encode()
 
@@ -61,7 +63,8 @@ def _effects(app) -> tuple:
         approvals = session.exec(select(Meeting.agenda_answer, Meeting.agenda_answered_at)).all()
         taken = session.exec(select(func.count()).select_from(InboundMessage).where(
             InboundMessage.reason.like("no handler yet%"), InboundMessage.kind.like("answer:%"))).one()
-    return opted, posts, sorted(attendance), sorted(approvals, key=str), taken
+        decided = session.exec(select(func.count()).select_from(HeldPost).where(HeldPost.status != "held")).one()
+    return opted, posts, sorted(attendance), sorted(approvals, key=str), taken, decided
 
 
 def _attempt(app, raw: bytes) -> bool:
@@ -102,13 +105,30 @@ def spoofing() -> dict[str, int]:
     attempts.append(corpus.load("itip-outlook-accept.eml", calendar, SOREN))  # a token of another meeting
     attempts.append(corpus.load("itip-outlook-accept.eml", issue_token(app, SOREN[1], "invitation",
                                                                         meeting_id=meeting), METTE))
+    moderation = _held_post_token(app)
+    attempts += [_reply(moderation, ("Anne Hansen", "anne.hansen@evil.example.org"), "Godkend"),  # forged From
+                 _reply(moderation, SOREN, "Godkend"),  # the request's token, from another member
+                 _reply(issue_token(app, SECRETARY[1], "moderation-request", network="kontaktudvalg"), SECRETARY,
+                        "Godkend", network="kontaktudvalg"),  # a token of another network
+                 _reply(moderation, SECRETARY, "Godkend", verdict=FAIL),  # the secretary's From, said to be forged
+                 f"From: {SECRETARY[1]}\r\nTo: it-netvaerk@lists.example.dk\r\nSubject: SV: Til godkendelse\r\n"
+                 f"Message-ID: <no-token@x>\r\n\r\nGodkend\r\n".encode()]  # her From, no token at all
     succeeded = sum(_attempt(app, raw) for raw in attempts)
     genuine = _attempt(app, PASS + _reply(issue_token(app, SOREN[1], "invitation", ref="genuine", meeting_id=meeting),
                                           SOREN, "Tilmeld"))
+    genuine = _attempt(app, PASS + _reply(moderation, SECRETARY, "Godkend, tak")) and genuine
     app.engine.dispose()
     if not genuine:
         raise SystemExit("security proof: the genuine answer did not act, so the attempts prove nothing")
     return {"spoof_attempts": len(attempts), "spoof_succeeded": succeeded}
+
+
+def _held_post_token(app) -> str:
+    """A stranger's post is held; the token of the moderation request the secretary got for it."""
+    deliver(app, PASS + corpus.sent_by(corpus.load("post-utf8.eml"), ("Peter Holm", "peter.holm@example.com")))
+    with Session(app.engine) as session:
+        return session.exec(select(IssuedToken.token).where(IssuedToken.kind == "moderation-request",
+                                                            IssuedToken.address == SECRETARY[1])).one()
 
 
 def flooding(count: int = 300) -> dict[str, int]:

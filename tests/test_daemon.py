@@ -89,3 +89,41 @@ def test_a_locked_database_is_reported_at_the_first_451_without_the_database(tmp
         bot.stop()
     assert database_rows(tmp_path, "select kind from adminevent") == [("storage-error",)]
     assert bot.log().count("event=database_alarm_sent") == 1
+
+
+def test_a_running_bot_asks_the_secretary_and_sends_what_kkrbot_held_decides(tmp_path):
+    """The README's Moderation example against a real `kkrbot run`: a stranger's post is held, the
+    request lands in the Maildir, and `kkrbot held reject` reaches the stranger without a restart."""
+    import mailbox
+    import smtplib
+
+    port = free_port()
+    config = make_config(tmp_path, port=port)
+    bot = BotProcess(config)
+
+    def kinds() -> list[tuple[str, str]]:
+        folder = tmp_path / "var" / "sent"
+        mails = mailbox.Maildir(folder) if folder.exists() else []
+        return sorted((m["X-Kkrbot-Kind"], m["To"]) for m in mails if m["X-Kkrbot-Kind"].startswith("moderation"))
+
+    def wait_for(expected, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and kinds() != expected:
+            time.sleep(0.5)
+        assert kinds() == expected
+
+    try:
+        bot.first_line()
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.sendmail("ukendt@example.com", ["it-netvaerk@lists.example.dk"],
+                            b"From: ukendt@example.com\r\nTo: it-netvaerk@lists.example.dk\r\nSubject: Tilbud\r\n"
+                            b"Message-ID: <tilbud@example.com>\r\n\r\nKoeb nu\r\n")
+        wait_for([("moderation-request", 'Anne Hansen <anne.hansen@kl.example.dk>')])
+        listed = kkrbot(config, "held")
+        assert "ukendt@example.com" in listed.stdout and "Tilbud" in listed.stdout
+        rejected = kkrbot(config, "held", "reject", "1", "--reason", "Reklame hører ikke hjemme på listen")
+        assert rejected.returncode == 0, rejected.stderr
+        wait_for([("moderation-request", 'Anne Hansen <anne.hansen@kl.example.dk>'),
+                  ("moderation-result", "ukendt@example.com")])
+    finally:
+        assert bot.stop() == 0

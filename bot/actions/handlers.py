@@ -12,7 +12,7 @@ from typing import Callable
 
 from sqlmodel import Session
 
-from bot.actions import agenda_items, member_commands
+from bot.actions import agenda_items, member_commands, moderation
 from bot.actions.bounces import bounced_address, record_bounce
 from bot.actions.list_post import relay
 from bot.actions.meeting_answers import draft_answer, minutes, rsvp
@@ -147,6 +147,7 @@ ANSWER_HANDLERS: dict[str, Callable[..., Outcome]] = {
     "late-item-approval": lambda ctx, verdict, meaning, kind: agenda_items.take_in_late(ctx, verdict, kind),
     "minutes-request": lambda ctx, verdict, meaning, kind: minutes(ctx, verdict, kind),
     "minutes-reminder": lambda ctx, verdict, meaning, kind: minutes(ctx, verdict, kind),
+    "moderation-request": moderation.answer,
 }
 
 
@@ -193,15 +194,11 @@ def _said(queued: bool, what: str) -> str:
 
 def post(ctx: Context) -> Outcome:
     """A member's post goes to every member (not those who paused list posts, nor the author who asked
-    for no copy); anything doubtful waits for a person."""
-    if ctx.row.dmarc == "fail":
-        return ctx.outcome(HELD, "the sender's domain failed DMARC: held for moderation")
+    for no copy); anything doubtful waits for a person (bot/actions/moderation.py)."""
+    why = moderation.why_held(ctx)
+    if why is not None:
+        return moderation.hold(ctx, why)
     author = authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address)
-    if author is None:
-        return ctx.outcome(HELD, "not a member: held for moderation")
-    if ctx.row.dmarc != "pass" and ctx.app.settings.unverified_posts(ctx.network) == "hold":
-        return ctx.outcome(HELD, "the sender is not verified (no DMARC verdict from the trusted mail server): "
-                                 "held for moderation")
     recipients = post_recipients(ctx.session, ctx.network.slug, author)
     queued = relay(ctx.app, ctx.session, ctx.network, ctx.row.id, ctx.mail.raw, ctx.mail.from_name, ctx.mail.from_address,
                    ctx.mail.subject, recipients, post_key=f"post:{ctx.row.id}")

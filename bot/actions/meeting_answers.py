@@ -5,8 +5,6 @@ token's mail tells which meeting, and the sender's role whether they may approve
 """
 from __future__ import annotations
 
-from sqlmodel import select
-
 from bot.actions.outcomes import HANDLED, REJECTED, Outcome
 from bot.actions.replies import refusal, reply
 from bot.inbound.documents import text_of
@@ -20,7 +18,7 @@ from bot.outbound.outbox import enqueue
 from bot.people.recipients import recipient
 from bot.rules import authorize
 from bot.rules.answers import APPROVE
-from bot.store.models import Meeting, Membership, Network
+from bot.store.models import Meeting
 
 APPROVERS = ("chair", "vice-chair")
 
@@ -67,12 +65,7 @@ def _approver(ctx, contact_id: int) -> bool:
 
 
 def _holds(ctx, contact_id: int, roles: tuple[str, ...]) -> bool:
-    """Does the contact hold one of the roles in this network (now, not only when the mail was sent)?"""
-    query = (select(Membership.id).join(Network).where(Network.slug == ctx.network.slug,
-                                                        Membership.contact_id == contact_id,
-                                                        Membership.active == True,  # noqa: E712
-                                                        Membership.role.in_(roles)))
-    return ctx.session.exec(query).first() is not None
+    return authorize.holds_role(ctx.session, ctx.network.slug, contact_id, roles)
 
 
 def minutes(ctx, verdict: authorize.Verdict, kind: str) -> Outcome:

@@ -9,10 +9,10 @@ that queues the answer, so a batch cannot slip past it.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func
-from sqlmodel import or_, select
+from sqlmodel import Session, or_, select
 
 from bot.core.logs import log_event
 from bot.outbound.compose import AUTO_REPLIED, Attachment, Letter, Recipient, compose
@@ -40,9 +40,7 @@ def reply(ctx, kind: str, context: dict | None = None, tag: str = "", to: Recipi
         return False
     if kind in ACKNOWLEDGEMENTS and suppresses_acknowledgements(mail):
         return False
-    limit = DAILY_CAP if recipient.contact_id is not None else STRANGER_DAILY_CAP
-    if answered_today(ctx, recipient.address) >= limit:
-        log_event("reply_stopped", to=recipient.address, kind=kind, limit=limit)
+    if not within_daily_limit(ctx.session, ctx.app.clock.now(), recipient, kind):
         return False
     letter = Letter(
         kind=kind, network=network, recipient=recipient,
@@ -58,18 +56,28 @@ def refusal(ctx, reason: str, detail: str = "", to: Recipient | None = None) -> 
                  tag=reason, to=to)
 
 
-def answered_today(ctx, address: str) -> int:
+def within_daily_limit(session: Session, now: datetime, recipient: Recipient, kind: str) -> bool:
+    """May one more answer go to `recipient` today? 10 to a contact, 1 to an address we do not know.
+    Mail that answers a stored mail later (a moderation result) counts the same way, under `reply:` keys."""
+    limit = DAILY_CAP if recipient.contact_id is not None else STRANGER_DAILY_CAP
+    if answered_today(session, now, recipient.address) >= limit:
+        log_event("reply_stopped", to=recipient.address, kind=kind, limit=limit)
+        return False
+    return True
+
+
+def answered_today(session: Session, now: datetime, address: str) -> int:
     """Answers queued to `address`'s mailbox in the last 24 hours, those of this batch included.
     Sub-addresses count as their mailbox (victim+1@, victim+2@ are one victim)."""
-    ctx.session.flush()  # the batch's own answers are rows too before the count
-    since = ctx.app.clock.now() - timedelta(days=1)
+    session.flush()  # the batch's own answers are rows too before the count
+    since = now - timedelta(days=1)
     local, _, domain = address.lower().rpartition("@")
     mailbox = local.split("+", 1)[0]
     tagged = mailbox.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "+%@" + domain
     query = select(func.count()).select_from(OutboxMessage).where(
         or_(OutboxMessage.recipient == f"{mailbox}@{domain}", OutboxMessage.recipient.like(tagged, escape="\\")),
         OutboxMessage.dedupe_key.like("reply:%"), OutboxMessage.created_at >= since)
-    return ctx.session.exec(query).one()
+    return session.exec(query).one()
 
 
 def suppresses_acknowledgements(mail) -> bool:

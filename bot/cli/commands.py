@@ -33,12 +33,14 @@ contacts_app = typer.Typer(no_args_is_help=True, help="Contacts: import, export,
 inbox_app = typer.Typer(help="Received mail by outcome; show or retry one.", invoke_without_command=True)
 outbox_app = typer.Typer(help="Outgoing mail by status; retry one.", invoke_without_command=True)
 report_app = typer.Typer(no_args_is_help=True, help="Reports from the database: attendance.")
+held_app = typer.Typer(help="Posts held for moderation; approve or reject one.", invoke_without_command=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(report_app, name="report")
+app.add_typer(held_app, name="held")
 
 
 class UserError(Exception):
@@ -252,6 +254,54 @@ def outbox_retry(ctx: typer.Context, outbox_id: int = typer.Argument(..., metava
         except ValueError as error:
             raise UserError(str(error)) from error
     typer.echo(f"#{outbox_id} queued again; the running bot sends it")
+
+
+@held_app.callback()
+def held(ctx: typer.Context, network: Optional[str] = typer.Option(None, "--network", help="Network slug."),
+         everything: bool = typer.Option(False, "--all", help="Also the posts already decided or expired.")) -> None:
+    """Posts held for moderation, oldest first: who sent them, why they wait, until when."""
+    if ctx.invoked_subcommand is None:
+        from bot.cli.held import print_held
+
+        bot = _app(ctx)
+        if network and network not in {n.slug for n in bot.settings.networks}:
+            raise UserError(f"no network {network!r} in networks.toml")
+        _require_database(bot)
+        print_held(bot, network, everything)
+
+
+@held_app.command("approve")
+def held_approve(ctx: typer.Context, held_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Relay a held post to the list, as the secretary's "Godkend" would; the sender is told."""
+    typer.echo(_decide(ctx, held_id, approve=True))
+
+
+@held_app.command("reject")
+def held_reject(ctx: typer.Context, held_id: int = typer.Argument(..., metavar="ID"),
+                reason: str = typer.Option("", "--reason", metavar="TEXT", help="Told to the sender.")) -> None:
+    """Reject a held post, as the secretary's "Afvis" would; the sender gets a polite answer."""
+    typer.echo(_decide(ctx, held_id, approve=False, reason=reason))
+
+
+def _decide(ctx: typer.Context, held_id: int, approve: bool, reason: str = "") -> str:
+    from bot.actions.moderation import ModerationError, decide_by_id
+
+    bot = _app(ctx)
+    _require_database(bot)
+    try:
+        return decide_by_id(bot, held_id, approve, " ".join(reason.split())[:500])
+    except ModerationError as error:
+        raise UserError(str(error)) from error
+
+
+def _require_database(bot: App) -> None:
+    """A read or a decision never creates the database: it needs the bot to have run once."""
+    from bot.store.db import current_revision, pending_revisions
+
+    if current_revision(bot.engine) is None:
+        raise UserError("the database is empty: start the bot once (kkrbot run) first")
+    if pending_revisions(bot.engine):
+        raise UserError("the database needs `kkrbot db upgrade` first")
 
 
 @report_app.command("attendance")

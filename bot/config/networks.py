@@ -93,6 +93,8 @@ class NetworkConfig:
     list_archive: str | None = None
     unverified_posts: str | None = None  # hold or relay a member's post without a trusted DMARC verdict
     agenda_approval: str = "silent-consent"  # or "required": the agenda waits for the chair's Godkend
+    moderation_days: int = 14  # a held post nobody decides on expires after this, and its sender is told
+    max_post_bytes: int | None = None  # a larger post is held for moderation (None: bot.toml's max_message_bytes)
 
     @property
     def domain(self) -> str:
@@ -159,6 +161,8 @@ def _read_network(table: Table, default_timezone: str) -> _Draft:
         list_archive=table.text("list_archive", None),
         unverified_posts=table.choice("unverified_posts", UNVERIFIED_POSTS, None),
         agenda_approval=table.choice("agenda_approval", AGENDA_APPROVAL, "silent-consent"),
+        moderation_days=table.integer("moderation_days", 14, minimum=1, maximum=365),
+        max_post_bytes=table.integer("max_post_bytes", None, minimum=1024),
         **_meets_before(table),
     )
     given = set(table.data)
@@ -276,7 +280,7 @@ def _inherit(drafts: list[_Draft], problems: Problems, file: str) -> list[Networ
     """Fill a sub-group's unset fields from its parent; check parent and meets_before exist."""
     by_slug = {d.config.slug: d for d in drafts}
     inheritable = {"regions", "language", "timezone", "region_cap", "secretary", "lead_times", "unverified_posts",
-                   "agenda_approval"}
+                   "agenda_approval", "moderation_days", "max_post_bytes"}
     result = []
     for draft in drafts:
         config = draft.config

@@ -140,6 +140,10 @@ class Settings:
         else hold where a trusted mail server is named (authserv_id), relay where none is."""
         return network.unverified_posts or ("hold" if self.authserv_id else "relay")
 
+    def max_post_bytes(self, network: NetworkConfig) -> int:
+        """The largest post relayed without a person's approval: the network's, else the largest mail taken in."""
+        return network.max_post_bytes or self.limits.max_message_bytes
+
 
 def resolve_config_dir(option: str | os.PathLike | None, environ: dict | None = None) -> Path:
     """`--config DIR`, else `KKRBOT_CONFIG`, else the checkout's `config/`."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Undefined, pass_context, select_autoescape
 
 from bot.outbound import i18n
 
@@ -18,7 +18,8 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 LANGUAGES = ("da", "en", "nb")
 KINDS = ("call", "item-ack", "item-late", "late-item-approval", "draft", "draft-reminder", "invitation", "agenda", "meeting-update",
          "cancel", "reminder", "rsvp-ack", "minutes-request", "minutes-reminder", "minutes", "minutes-ack", "post",
-         "moderation-request", "moderation-result", "help", "contacts", "settings", "unsubscribe-confirm",
+         "moderation-request", "moderation-result", "moderation-digest", "help", "contacts", "settings",
+         "unsubscribe-confirm",
          "unsubscribe-done", "refusal", "delivery-disabled", "admin-notice", "database-alarm")
 
 
@@ -34,24 +35,31 @@ def one_line(value: str) -> str:
     return " ".join(str(value).split())
 
 
+def _defined(value):
+    """A missing variable given straight to a filter is an error here too, not a formatting crash."""
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    return value
+
+
 @pass_context
 def _datetime(context, moment) -> str:
-    return i18n.long_datetime(moment, context["lang"], context["timezone"])
+    return i18n.long_datetime(_defined(moment), context["lang"], context["timezone"])
 
 
 @pass_context
 def _date(context, day) -> str:
-    return i18n.long_date(day, context["lang"], context["timezone"])
+    return i18n.long_date(_defined(day), context["lang"], context["timezone"])
 
 
 @pass_context
 def _time(context, moment) -> str:
-    return i18n.short_time(moment, context["lang"], context["timezone"])
+    return i18n.short_time(_defined(moment), context["lang"], context["timezone"])
 
 
 @pass_context
 def _size(context, size: int) -> str:
-    return i18n.file_size(size, context["lang"])
+    return i18n.file_size(_defined(size), context["lang"])
 
 
 @lru_cache(maxsize=4)

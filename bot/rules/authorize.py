@@ -75,3 +75,12 @@ def member(session: Session, network_slug: str, sender: str, roles: tuple[str, .
              .where(owns(sender.lower()), Contact.active == True, Network.slug == network_slug,  # noqa: E712
                     Membership.active == True, Membership.role.in_(roles)))  # noqa: E712
     return session.exec(query.limit(1)).first()
+
+
+def holds_role(session: Session, network_slug: str, contact_id: int, roles: tuple[str, ...]) -> bool:
+    """Does the contact hold one of the roles in this network now (not only when our mail was sent)?"""
+    query = (select(Membership.id).join(Network).where(Network.slug == network_slug,
+                                                        Membership.contact_id == contact_id,
+                                                        Membership.active == True,  # noqa: E712
+                                                        Membership.role.in_(roles)))
+    return session.exec(query).first() is not None

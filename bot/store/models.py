@@ -326,3 +326,29 @@ class ConfigGeneration(SQLModel, table=True):
     source: str  # start or reload
     networks_digest: str  # SHA-256 of networks.toml as it was applied
     bot_digest: str  # of bot.toml: a running bot says so when only a restart can apply it
+
+
+class HeldPost(SQLModel, table=True):
+    """A post held for moderation (a stranger's, a DMARC failure, an unverified or too large one).
+
+    Its bytes stay in InboundRaw; this row is the decision: who asked, who decided what and
+    when, and whether the sender may be told (never after a DMARC failure: the From may be
+    forged, and telling it would be backscatter)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    inbound_id: int = Field(foreign_key="inboundmessage.id", unique=True)
+    network_slug: str = Field(index=True)
+    sender: str  # the From address, lowercase
+    sender_name: str = ""
+    subject: str = ""
+    message_id: str = ""
+    reason: str  # dmarc-fail, non-member, unverified, too-large
+    tell_sender: bool = True
+    status: str = Field(default="held", index=True)  # held, approved, rejected, expired
+    held_at: datetime
+    expires_at: datetime
+    requested_at: Optional[datetime] = None  # the secretary's moderation-request was queued
+    digested_at: Optional[datetime] = None  # listed in a moderation-digest instead (the daily cap was reached)
+    decided_at: Optional[datetime] = None
+    decided_by: str = ""  # the secretary's address, "admin" (command line) or "system" (expiry)
+    decision_reason: str = ""  # the reason given with Afvis / --reason

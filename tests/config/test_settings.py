@@ -59,6 +59,8 @@ def test_toml_syntax_error_names_file_and_line(tmp_path):
      "key network[it-netvaerk].secretary: ukendt@kl.example.dk is not a contact (nor an alias of one)"),
     ('region_cap = 3', 'region_cap = 3\nmoderator = "x@y.dk"', "line 11, key network[it-netvaerk].moderator: is not a known setting"),
     ('name = "Kommunalt it-netværk på sundhedsområdet"\n', '', "key network[it-netvaerk].name: is required"),
+    ('region_cap = 3', 'region_cap = 3\nmoderation_days = 0', "key network[it-netvaerk].moderation_days: 0 is out of range"),
+    ('region_cap = 3', 'region_cap = 3\nmax_post_bytes = "1 MB"', "network[it-netvaerk].max_post_bytes: must be a whole number"),
 ])
 def test_each_networks_error_is_reported_with_file_line_or_key(tmp_path, old, new, expected):
     problems = problems_of(tmp_path, networks_toml=networks_with(old, new))
@@ -158,3 +160,22 @@ def test_the_networks_own_rules_are_warnings_that_never_stop_the_bot(tmp_path):
     assert not any("vice-chair" in w for w in early.warnings)
     result = kkrbot(config, "config", "check")
     assert result.returncode == 0 and "warning: networks.toml: network[it-teknik]" in result.stderr
+
+
+def test_moderation_days_and_max_post_bytes_default_inherit_and_warn(tmp_path):
+    """14 days and bot.toml's max_message_bytes unless set; a sub-group takes its parent's; a post limit the
+    receiver never lets through is a warning of `config check`."""
+    networks = networks_with('region_cap = 3', 'region_cap = 3\nmoderation_days = 7\nmax_post_bytes = 99999999')
+    config = make_config(tmp_path, networks_toml=networks)
+    check = check_config(config, environ={})
+    settings = check.settings
+    assert check.problems == []
+    assert [(n.slug, n.moderation_days, settings.max_post_bytes(n)) for n in settings.networks] == [
+        ("it-netvaerk", 7, 99999999), ("it-teknik", 7, 99999999), ("kontaktudvalg", 14, 26214400)]
+    assert [w for w in check.warnings if "max_post_bytes" in w] == [
+        "networks.toml: network[it-netvaerk].max_post_bytes: 99999999 is above bot.toml's max_message_bytes "
+        "(26214400); larger mail is refused at the door, never held",
+        "networks.toml: network[it-teknik].max_post_bytes: 99999999 is above bot.toml's max_message_bytes "
+        "(26214400); larger mail is refused at the door, never held"]
+    result = kkrbot(config, "config", "check")
+    assert result.returncode == 0 and "max_post_bytes: 99999999 is above" in result.stderr

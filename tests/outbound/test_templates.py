@@ -25,7 +25,8 @@ UPDATE_GOLDEN = os.environ.get("KKRBOT_UPDATE_GOLDEN") == "1"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 FORBIDDEN_TAGS = {"script", "style", "link", "img", "iframe", "object", "embed", "form", "input", "base", "b"}
 COMMON_KEYS = {"lang", "timezone", "kind", "network", "recipient", "bot", "reply_address"}
-REFUSAL_REASONS = ("not-member", "not-allowed", "unknown-meeting", "not-understood", "wrong-sender", "expired")
+REFUSAL_REASONS = ("not-member", "not-allowed", "unknown-meeting", "not-understood", "wrong-sender", "expired",
+                   "already-moderated")
 
 
 class StrictHTML(HTMLParser):
@@ -196,11 +197,17 @@ def test_every_refusal_reason_has_its_own_explanation(lang):
 def test_each_answer_and_outcome_reads_differently(lang):
     acks = {r: render_sample("rsvp-ack", lang, response=r) for r in ("registered", "apologies", "tentative")}
     assert len({a.subject for a in acks.values()}) == 3 and len({a.text for a in acks.values()}) == 3
-    results = {ok: render_sample("moderation-result", lang, approved=ok) for ok in (True, False)}
-    assert results[True].subject != results[False].subject and results[True].text != results[False].text
-    post = sample_context("moderation-request", lang)["post"] | {"reason": "dmarc-fail"}
-    assert "DMARC" in render_sample("moderation-request", lang, post=post).text
-    for out in [*acks.values(), *results.values()]:
+    results = {o: render_sample("moderation-result", lang, outcome=o) for o in ("approved", "rejected", "expired")}
+    assert results["approved"].subject != results["rejected"].subject
+    assert len({r.text for r in results.values()}) == 3
+    assert sample_context("moderation-result")["reason"] in results["rejected"].text
+    assert sample_context("moderation-result")["reason"] not in results["approved"].text + results["expired"].text
+    requests = {reason: render_sample("moderation-request", lang,
+                                      post=sample_context("moderation-request", lang)["post"] | {"reason": reason})
+                for reason in ("dmarc-fail", "non-member", "unverified", "too-large")}
+    assert "DMARC" in requests["dmarc-fail"].text and len({r.text for r in requests.values()}) == 4
+    assert "program.pdf" in requests["non-member"].text and "25 MB" in requests["too-large"].text
+    for out in [*acks.values(), *results.values(), *requests.values()]:
         check_rendered(out)
 
 

@@ -242,14 +242,25 @@ def _specific(kind: str, variant: str) -> dict:
         return {"original_subject": "Erfaringer med FMK & hjemmeplejen?",
                 "unsubscribe_address": "it-netvaerk+u4k8s1ze0p@lists.example.dk"}
     if kind == "moderation-request":
-        return {"post": {"sender": "Peter Holm <peter.holm@example.com>",
+        return {"post": {"id": 7, "sender": "Peter Holm <peter.holm@example.com>",
                          "subject": "Invitation: <b>gratis</b> workshop om velfærdsteknologi",
                          "excerpt": "Kære netværk\n\nVi afholder en workshop om velfærdsteknologi & data "
                                     "for kommunale medarbejdere den 12. november. Tilmelding sker via vores "
                                     "hjemmeside.",
-                         "reason": "non-member", "received_at": at(9, 20, 11, 42)}}
+                         "attachments": [] if variant == "no-items" else
+                         [{"filename": "program.pdf", "size": 184_320}],
+                         "reason": "non-member", "received_at": at(9, 20, 11, 42), "expires_at": at(10, 4, 11, 42),
+                         "size": 20_480, "limit": 26_214_400}}
     if kind == "moderation-result":
-        return {"post": {"subject": "Invitation: <b>gratis</b> workshop om velfærdsteknologi"}, "approved": True}
+        return {"post": {"subject": "Invitation: <b>gratis</b> workshop om velfærdsteknologi"},
+                "outcome": "rejected", "reason": "Reklame for et kursus hører ikke hjemme på listen."}
+    if kind == "moderation-digest":
+        return {"day": at(9, 20, 0, 0),
+                "posts": [{"id": 11 + n, "sender": f"Afsender {n} <afsender{n}@example.com>",
+                           "subject": f"Tilbud nr. {n} <b>nu</b>", "reason": "non-member",
+                           "received_at": at(9, 20, 14, n), "expires_at": at(10, 4, 14, n)}
+                          for n in range(1 if variant == "no-items" else 3)],
+                "more": 0 if variant == "no-items" else 42}
     if kind == "contacts":
         people = _contacts(variant)
         return {"groups": _by_region(people), "count": len(people), "filename": "kontaktliste-it-netvaerk.csv"}
