@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the test fixtures start for real: Dovecot (IMAP), khal (a calendar client).
-TEST_SYSTEM_PACKAGES := dovecot-imapd openssl khal
+# Debian packages the test fixtures start for real: Dovecot (IMAP), khal (a calendar client), mutt (opens
+# the demo's Maildir as a user would).
+TEST_SYSTEM_PACKAGES := dovecot-imapd openssl khal mutt
 
 .PHONY: run test bench proof demo venv system-packages lock clean
 
