@@ -19,7 +19,7 @@ from bot.cli import reports
 from bot.cli.demo import DemoError
 from bot.cli.preview import PreviewError
 from bot.config.settings import Settings, load_settings, resolve_config_dir
-from bot.core.clock import SystemClock
+from bot.core.clock import clock_from_environment
 from bot.core.logs import configure, log_event
 from bot.people.contacts import ContactsError
 from bot.startup import check_config
@@ -68,7 +68,7 @@ def _settings(ctx: typer.Context, log_warnings: bool = False) -> Settings:
 
 
 def _app(ctx: typer.Context, create_secret: bool = False, log_warnings: bool = False) -> App:
-    return App.create(_settings(ctx, log_warnings), SystemClock(), create_secret=create_secret)
+    return App.create(_settings(ctx, log_warnings), clock_from_environment(), create_secret=create_secret)
 
 
 # -- run, config, db -------------------------------------------------------------------

@@ -183,7 +183,7 @@ class Waiting:
 def next_moment(app: App, network: NetworkConfig, now: datetime, end: datetime,
                  answer_at: datetime | None) -> datetime:
     """The next moment anything can happen: a cycle step, an answer, a retry, or a day later."""
-    candidates = [end, now + HEARTBEAT, *_cycle_moments(app, network, now)]
+    candidates = [end, now + HEARTBEAT, *cycle_moments(app, network, now)]
     with Session(app.engine) as session:
         candidates.append(session.exec(select(func.min(OutboxMessage.next_attempt_at))
                                        .where(OutboxMessage.status == "queued")).one())
@@ -191,7 +191,7 @@ def next_moment(app: App, network: NetworkConfig, now: datetime, end: datetime,
     return max(now + timedelta(minutes=1), min(c for c in candidates if c is not None and c > now))
 
 
-def _cycle_moments(app: App, network: NetworkConfig, now: datetime) -> list[datetime]:
+def cycle_moments(app: App, network: NetworkConfig, now: datetime) -> list[datetime]:
     """Each meeting's steps (SPEC.md's table) and its weekly minutes reminders, after `now`."""
     with Session(app.engine) as session:
         meetings = session.exec(select(Meeting).join(Network).where(

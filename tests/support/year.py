@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import re
+import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import Session, select
 
 from bot.actions.pipeline import process_pending
 from bot.app import App
 from bot.config.settings import load_settings
-from bot.core.clock import FixedClock
+from bot.core.clock import FileClock, FixedClock
 from bot.demo.people import Answer, People
 from bot.demo.sink import Delivered, MaildirSink
-from bot.demo.year import Inbound, Period, Year, drive
+from bot.demo.year import Inbound, Period, Waiting, Year, cycle_moments, drive, next_moment
 from bot.inbound.imap_cursor import ImapAccount, MailboxCursor, connect
 from bot.outbound.send import SmtpSender
 from bot.startup import prepare_database
+from bot.store.models import STATE_DONE, InboundMessage, OutboxMessage
+from tests.support.process import BotProcess
 from tests.support.config import imap_env, make_config, shipped_contacts, shipped_networks
 
 SEED = 2026
@@ -41,7 +49,9 @@ class ImapYear:
 
 def imap_year(root: Path, dovecot, period: Period, networks_toml: str | None = None,
               contacts_csv: str | None = None) -> ImapYear:
-    """Run the first network's `period` through Dovecot and aiosmtpd; the app is left open for the checks."""
+    """Run the first network's `period` through Dovecot and aiosmtpd; the app is left open for the checks.
+
+    Every answer is filed into the mailbox twice, as a relay that retries after a lost reply does."""
     clock = FixedClock(period.start)
     maildir = root / "Maildir"
     with MaildirSink(maildir, clock) as sink:
@@ -57,7 +67,7 @@ def imap_year(root: Path, dovecot, period: Period, networks_toml: str | None = N
         sender = SmtpSender(app.settings, clock=clock)
         try:
             cursor = MailboxCursor(app, client, lambda: process_pending(app))
-            inbound = Inbound(lambda answer: dovecot.append(_as_delivered(answer)), cursor.run_once)
+            inbound = Inbound(lambda answer: _file_twice(dovecot, answer), cursor.run_once)
             drive(app, network, period, sink, people, year, inbound, sender)
         finally:
             sender.close()
@@ -66,9 +76,12 @@ def imap_year(root: Path, dovecot, period: Period, networks_toml: str | None = N
     return ImapYear(year, people, app, config)
 
 
-def _as_delivered(answer: Answer) -> bytes:
-    """The answer as the organisation's mail server files it into the list mailbox."""
-    return f"Delivered-To: {answer.to}\r\n".encode() + answer.raw
+def _file_twice(dovecot, answer: Answer) -> None:
+    """File the answer into the list mailbox as the organisation's mail server does, twice: the same
+    mail again must change nothing and be answered once."""
+    raw = f"Delivered-To: {answer.to}\r\n".encode() + answer.raw
+    dovecot.append(raw)
+    dovecot.append(raw)
 
 
 # -- what a user checks: from the config files, not from the bot's code ------------------------------
@@ -130,3 +143,135 @@ def three_region_config() -> tuple[str, str]:
     writer.writeheader()
     writer.writerows(kept)
     return networks, out.getvalue()
+
+
+# -- the same year through the real `kkrbot run`, killed and restarted --------------------------------
+
+SETTLE_SECONDS = 90  # a loaded machine: the bot must have taken in and sent everything due by then
+
+
+@dataclass
+class Kills:
+    """When the bot was killed: the simulated moments, and how many times."""
+
+    moments: list[datetime]
+
+
+def killed_year(root: Path, dovecot, period: Period, kills: int, seed: int, networks_toml: str,
+                contacts_csv: str) -> tuple[ImapYear, Kills, list[Delivered]]:
+    """The first network's `period` with `kkrbot run` as a subprocess on a file clock (KKRBOT_CLOCK_FILE),
+    SIGKILLed `kills` times and started again: once in each of `kills` equal stretches of the period, at
+    the first moment after a seeded random time when there is work (answers arrive, a step of the cycle
+    is due), a random fraction of a second into it.
+
+    Returns the year (first copies only, as people read them), the kills, and the second copies
+    of any mail that arrived twice, for the judge."""
+    clock = FixedClock(period.start)
+    root.mkdir(parents=True, exist_ok=True)
+    clock_file = root / "clock"
+    FileClock.write(clock_file, period.start)
+    maildir = root / "Maildir"
+    rng = random.Random(seed)
+    with MaildirSink(maildir, clock) as sink:
+        env = imap_env(dovecot) + f"SMTP_HOST=127.0.0.1\nSMTP_PORT={sink.port}\nSMTP_TLS=none\n"
+        config = make_config(root, bot_toml={"inbound": '"imap"', "outbound": '"smtp"', "log_level": '"info"',
+                                             "imap.poll_seconds": "1"},
+                             env=env, networks_toml=networks_toml, contacts_csv=contacts_csv)
+        bot = Bot(config, clock_file)
+        app = App.create(load_settings(config, environ={}), clock)  # reads the bot's database
+        network = app.settings.networks[0]
+        people, year, waiting = People(app, network, SEED), Year(network, period, maildir), Waiting()
+        killed, seen, again = Kills([]), set(), []
+        span = (period.end - period.start) / kills
+        targets = [period.start + span * (i + 0.8 * rng.random()) for i in range(kills)]  # one in each stretch
+        try:
+            while (now := clock.now()) < period.end:
+                FileClock.write(clock_file, now)
+                due = waiting.due(now)
+                for answer in due:
+                    _file_twice(dovecot, answer)
+                    year.answers[answer.what] += 1
+                busy = due or now in cycle_moments(app, network, now - timedelta(seconds=1))
+                if targets and now >= targets[0] and busy:  # the first busy moment after the target
+                    targets.pop(0)
+                    _wait_for_work(sink, rng)
+                    bot.kill_and_restart()
+                    killed.moments.append(now)
+                bot.settle(app, dovecot, now)
+                fresh = []
+                for mail in sink.new_mail():
+                    key = (str(mail.message["Message-ID"]), mail.recipient)
+                    (again if key in seen else fresh).append(mail)
+                    seen.add(key)
+                waiting.add(people.answer(fresh), now)
+                clock.set(next_moment(app, network, now, period.end, waiting.next()))
+        finally:
+            bot.stop()
+        second = {id(d) for d in again}
+        year.delivered = [d for d in sink.delivered if id(d) not in second]
+    return ImapYear(year, people, app, config), killed, again
+
+
+def _wait_for_work(sink: MaildirSink, rng: random.Random) -> None:
+    """A moment to kill at: at random, a fraction of a second after the clock moved (while the bot
+    queues and takes in), or some milliseconds after its first mail of the moment arrived (while it sends)."""
+    if rng.random() < 0.5:
+        time.sleep(rng.uniform(0, 0.4))
+        return
+    arrived, deadline = len(sink.delivered), time.monotonic() + 5
+    while len(sink.delivered) == arrived and time.monotonic() < deadline:
+        time.sleep(0.002)
+    time.sleep(rng.uniform(0, 0.05))
+
+
+class Bot:
+    """`kkrbot run` on the file clock, and how a test knows it is done with a moment."""
+
+    def __init__(self, config: Path, clock_file: Path):
+        self.config, self.clock_file = config, clock_file
+        self.process = self._start()
+
+    def _start(self) -> BotProcess:
+        process = BotProcess(self.config, {"KKRBOT_CLOCK_FILE": str(self.clock_file)})
+        process.first_line(timeout=SETTLE_SECONDS)
+        self.log_read, self.log_text = 0, ""
+        return process
+
+    def kill_and_restart(self) -> None:
+        self.process.kill()
+        self.process.stop()
+        self.process = self._start()
+
+    def stop(self) -> None:
+        assert self.process.stop() == 0, self.process.log()[-3000:]
+
+    def settle(self, app: App, dovecot, now: datetime) -> None:
+        """Wait until the bot has seen `now`, taken in all mail and sent everything due by then."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        seen = f"event=clock_moved now={now.isoformat()}"
+        while time.monotonic() < deadline:
+            if self.process.process.poll() is not None:
+                raise AssertionError(f"kkrbot exited:\n{self.process.log()[-3000:]}")
+            if seen in self._new_log() and not dovecot.folder_uids("INBOX") and _idle(app, now):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"kkrbot did not settle at {now}:\n{self.process.log()[-3000:]}")
+
+    def _new_log(self) -> str:
+        """The log since the last moment this process settled (read on from where it was left)."""
+        with self.process.log_path.open("rb") as log:
+            log.seek(self.log_read)
+            fresh = log.read()
+        self.log_read += len(fresh)
+        self.log_text = self.log_text[-4096:] + fresh.decode(errors="replace")
+        return self.log_text
+
+
+def _idle(app: App, now: datetime) -> bool:
+    """Nothing received is waiting to be handled, and nothing due is waiting to be sent."""
+    with Session(app.engine) as session:
+        waiting_in = session.exec(select(func.count()).select_from(InboundMessage)
+                                  .where(InboundMessage.state != STATE_DONE)).one()
+        waiting_out = session.exec(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)).one()
+    return waiting_in == 0 and waiting_out == 0
