@@ -166,50 +166,71 @@ def killed_year(root: Path, dovecot, period: Period, kills: int, seed: int, netw
 
     Returns the year (first copies only, as people read them), the kills, and the second copies
     of any mail that arrived twice, for the judge."""
-    clock = FixedClock(period.start)
     root.mkdir(parents=True, exist_ok=True)
-    clock_file = root / "clock"
-    FileClock.write(clock_file, period.start)
-    maildir = root / "Maildir"
-    rng = random.Random(seed)
-    with MaildirSink(maildir, clock) as sink:
+    clock = FixedClock(period.start)
+    with MaildirSink(root / "Maildir", clock) as sink:
         env = imap_env(dovecot) + f"SMTP_HOST=127.0.0.1\nSMTP_PORT={sink.port}\nSMTP_TLS=none\n"
         config = make_config(root, bot_toml={"inbound": '"imap"', "outbound": '"smtp"', "log_level": '"info"',
                                              "imap.poll_seconds": "1"},
                              env=env, networks_toml=networks_toml, contacts_csv=contacts_csv)
-        bot = Bot(config, clock_file)
-        app = App.create(load_settings(config, environ={}), clock)  # reads the bot's database
-        network = app.settings.networks[0]
-        people, year, waiting = People(app, network, SEED), Year(network, period, maildir), Waiting()
-        killed, seen, again = Kills([]), set(), []
-        span = (period.end - period.start) / kills
-        targets = [period.start + span * (i + 0.8 * rng.random()) for i in range(kills)]  # one in each stretch
+        run = KilledRun(config, clock, dovecot, sink, period, random.Random(seed), kills)
         try:
-            while (now := clock.now()) < period.end:
-                FileClock.write(clock_file, now)
-                due = waiting.due(now)
-                for answer in due:
-                    _file_twice(dovecot, answer)
-                    year.answers[answer.what] += 1
-                busy = due or now in cycle_moments(app, network, now - timedelta(seconds=1))
-                if targets and now >= targets[0] and busy:  # the first busy moment after the target
-                    targets.pop(0)
-                    _wait_for_work(sink, rng)
-                    bot.kill_and_restart()
-                    killed.moments.append(now)
-                bot.settle(app, dovecot, now)
-                fresh = []
-                for mail in sink.new_mail():
-                    key = (str(mail.message["Message-ID"]), mail.recipient)
-                    (again if key in seen else fresh).append(mail)
-                    seen.add(key)
-                waiting.add(people.answer(fresh), now)
-                clock.set(next_moment(app, network, now, period.end, waiting.next()))
+            while clock.now() < period.end:
+                run.moment(clock.now())
         finally:
-            bot.stop()
-        second = {id(d) for d in again}
-        year.delivered = [d for d in sink.delivered if id(d) not in second]
-    return ImapYear(year, people, app, config), killed, again
+            run.bot.stop()
+        second = {id(d) for d in run.again}
+        run.year.delivered = [d for d in sink.delivered if id(d) not in second]
+    return ImapYear(run.year, run.people, run.app, config), run.kills, run.again
+
+
+class KilledRun:
+    """The test's side of the killed year: it moves the file clock, posts the people's answers,
+    kills the bot at the planned moments, and waits for the bot to be done with each moment."""
+
+    def __init__(self, config: Path, clock: FixedClock, dovecot, sink: MaildirSink, period: Period,
+                 rng: random.Random, kills: int):
+        self.clock, self.dovecot, self.sink, self.period, self.rng = clock, dovecot, sink, period, rng
+        self.clock_file = config.parent / "clock"
+        FileClock.write(self.clock_file, period.start)
+        self.bot = Bot(config, self.clock_file)
+        self.app = App.create(load_settings(config, environ={}), clock)  # reads the bot's database
+        self.network = self.app.settings.networks[0]
+        self.people, self.waiting = People(self.app, self.network, SEED), Waiting()
+        self.year = Year(self.network, period, config.parent / "Maildir")
+        self.kills, self.again, self.seen = Kills([]), [], set()
+        stretch = (period.end - period.start) / kills
+        self.targets = [period.start + stretch * (i + 0.8 * rng.random()) for i in range(kills)]
+
+    def moment(self, now: datetime) -> None:
+        """Everything that happens at `now`, then the clock moves on to the next moment."""
+        FileClock.write(self.clock_file, now)
+        due = self.waiting.due(now)
+        for answer in due:
+            _file_twice(self.dovecot, answer)
+            self.year.answers[answer.what] += 1
+        self._kill_if_planned(now, bool(due))
+        self.bot.settle(self.app, self.dovecot, now)
+        self.waiting.add(self.people.answer(self._first_copies()), now)
+        self.clock.set(next_moment(self.app, self.network, now, self.period.end, self.waiting.next()))
+
+    def _kill_if_planned(self, now: datetime, answers: bool) -> None:
+        """At the first moment with work after the next planned time."""
+        busy = answers or now in cycle_moments(self.app, self.network, now - timedelta(seconds=1))
+        if self.targets and now >= self.targets[0] and busy:
+            self.targets.pop(0)
+            _wait_for_work(self.sink, self.rng)
+            self.bot.kill_and_restart()
+            self.kills.moments.append(now)
+
+    def _first_copies(self) -> list[Delivered]:
+        """The mail that arrived at this moment; a second copy is kept aside for the judge, unread."""
+        fresh = []
+        for mail in self.sink.new_mail():
+            key = (str(mail.message["Message-ID"]), mail.recipient)
+            (self.again if key in self.seen else fresh).append(mail)
+            self.seen.add(key)
+        return fresh
 
 
 def _wait_for_work(sink: MaildirSink, rng: random.Random) -> None:
