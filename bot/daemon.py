@@ -119,7 +119,9 @@ def describe(app: App, port: int) -> str:
     outbound = f"maildir {settings.sent_dir}" if settings.outbound == "maildir" else "smtp"
     verified = (f"senders verified by {settings.authserv_id}" if settings.authserv_id else
                 "senders not verified (no authserv_id in bot.toml)")
-    return f"kkrbot: receiving on {where} for {lists}; database {url}; outbound {outbound}; {verified}"
+    simulated = (f"; simulated time from {app.clock.path} (KKRBOT_CLOCK_FILE)"
+                 if isinstance(app.clock, FileClock) else "")  # a test's clock must never go unnoticed
+    return f"kkrbot: receiving on {where} for {lists}; database {url}; outbound {outbound}; {verified}{simulated}"
 
 
 def run(app: App) -> None:

@@ -93,7 +93,8 @@ def records(run) -> dict:
     with Session(run.app.engine) as session:
         day = {m.id: m.original_date.isoformat() for m in session.exec(select(Meeting))}
         return {
-            "items": sorted((day[i.meeting_id], i.title, i.status, i.position) for i in session.exec(select(AgendaItem))),
+            "items": sorted((day[i.meeting_id], i.title, i.status, i.position)
+                            for i in session.exec(select(AgendaItem))),
             "attendance": sorted((day[a.meeting_id], c.email, a.status, a.attended)
                                  for a, c in session.exec(select(Attendance, Contact).join(Contact))),
             "approvals": sorted((day[m.id], m.agenda_answer) for m in session.exec(select(Meeting))),

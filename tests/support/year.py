@@ -254,7 +254,8 @@ class Bot:
 
     def _start(self) -> BotProcess:
         process = BotProcess(self.config, {"KKRBOT_CLOCK_FILE": str(self.clock_file)})
-        process.first_line(timeout=SETTLE_SECONDS)
+        line = process.first_line(timeout=SETTLE_SECONDS)
+        assert f"simulated time from {self.clock_file} (KKRBOT_CLOCK_FILE)" in line, line  # never unnoticed
         self.log_read, self.log_text = 0, ""
         return process
 
