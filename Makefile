@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the test fixtures start for real: Dovecot (IMAP), khal (a calendar client).
-TEST_SYSTEM_PACKAGES := dovecot-imapd openssl khal
+# Debian packages the test fixtures start for real: Dovecot (IMAP), khal (a calendar client), mutt (opens
+# the demo's Maildir as a user would).
+TEST_SYSTEM_PACKAGES := dovecot-imapd openssl khal mutt
 
 .PHONY: run test bench proof demo venv system-packages lock clean
 
@@ -24,8 +25,10 @@ bench: venv system-packages
 
 # The crash campaign (issue 9): 2,000 mails through a real `kkrbot run` killed 20 times; fails on any
 # mail lost or doubled outside the one-batch window. PROOF_ARGS, e.g. --seed 7, picks another run.
+# Then the demo network's whole year through a real `kkrbot run` killed 12 times (make test: 4 months).
 proof: venv system-packages
 	$(BIN)/python -m proof $(PROOF_ARGS)
+	KKRBOT_KILLED_YEAR=full $(BIN)/python -m pytest -q -p no:cacheprovider tests/meetings/test_year_killed.py
 
 # A network's year on a simulated clock (kkrbot demo): a timeline, the counts, a Maildir to open.
 # DEMO_ARGS, e.g. --year 2027 --network it-teknik, picks another.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Callable
 
@@ -21,6 +21,7 @@ from bot.actions.bounces import record_refusals
 from bot.actions.pipeline import process_pending
 from bot.app import App
 from bot.core import memory
+from bot.core.clock import FileClock
 from bot.core.logs import log_event
 from bot.inbound.imap_cursor import ImapReader
 from bot.inbound.receiver import ListReceiver, start_receiver
@@ -40,6 +41,7 @@ ADMIN_NOTICE_MINUTES = 5
 CYCLE_MINUTES = 1
 MODERATION_MINUTES = 10  # held posts expire and day digests go out within this of their moment
 CONFIG_FOLLOW_SECONDS = 5  # how soon a running bot takes up `kkrbot config reload`
+SIMULATED_TIME_POLL = 0.1  # seconds between looks at a file clock
 
 
 def send_outbox(app: App, sender: Sender) -> int:
@@ -87,7 +89,38 @@ def build_scheduler(app: App, worker: WakeableLoop, sender: WakeableLoop, reader
                       id="meeting-cycle", next_run_time=app.clock.now(), **common)  # at start, then each minute
     scheduler.add_job(run_moderation, "interval", minutes=MODERATION_MINUTES, args=[app, sender],
                       id="moderation", next_run_time=app.clock.now() + timedelta(minutes=1), **common)
+    if isinstance(app.clock, FileClock):
+        scheduler.add_job(SimulatedTime(app, worker, sender, reader, follower), "interval",
+                          seconds=SIMULATED_TIME_POLL, id="simulated-time", next_run_time=datetime.now(timezone.utc),
+                          **common)
     return scheduler
+
+
+class SimulatedTime:
+    """On a file clock (tests, demos: bot/core/clock.py), whenever the simulated time moves, every
+    periodic job runs once, as if its interval had passed: their real-time intervals mean nothing
+    when a year passes in minutes. Logs `clock_moved` once they have, so whoever moves the clock
+    knows the bot has seen the new time."""
+
+    def __init__(self, app: App, worker: WakeableLoop, sender: WakeableLoop, reader: ImapReader | None,
+                 follower: ConfigFollower):
+        self.app, self.worker, self.sender, self.reader, self.follower = app, worker, sender, reader, follower
+        self.seen = None
+
+    def __call__(self) -> None:
+        now = self.app.clock.now()
+        if now == self.seen:
+            return
+        refresh_meetings(self.app, self.follower)
+        cycle.tick(self.app)
+        moderation.tick(self.app)
+        send_admin_notice(self.app)
+        self.worker.wake()
+        self.sender.wake()
+        if self.reader is not None:
+            self.reader.wake.set()
+        self.seen = now
+        log_event("clock_moved", now=now.isoformat())
 
 
 def run_cycle(app: App, sender: WakeableLoop) -> None:
@@ -112,14 +145,16 @@ def describe(app: App, port: int) -> str:
     outbound = f"maildir {settings.sent_dir}" if settings.outbound == "maildir" else "smtp"
     verified = (f"senders verified by {settings.authserv_id}" if settings.authserv_id else
                 "senders not verified (no authserv_id in bot.toml)")
-    return f"kkrbot: receiving on {where} for {lists}; database {url}; outbound {outbound}; {verified}"
+    simulated = (f"; simulated time from {app.clock.path} (KKRBOT_CLOCK_FILE)"
+                 if isinstance(app.clock, FileClock) else "")  # a test's clock must never go unnoticed
+    return f"kkrbot: receiving on {where} for {lists}; database {url}; outbound {outbound}; {verified}{simulated}"
 
 
 def run(app: App) -> None:
     """Start everything, print one line, and run until SIGINT/SIGTERM."""
     memory.keep_large_buffers_mapped()
     started = prepare_database(app)
-    outbound = make_sender(app.settings)
+    outbound = make_sender(app.settings, clock=app.clock)
     tell = lambda detail: admin_notices.record(app, "storage-error", detail)  # noqa: E731
     alarm = DatabaseAlarm(app)  # the first failure of an outage, at once and without the database
     sender = WakeableLoop("outbox-sender", lambda: send_outbox(app, outbound), on_recovered=tell, on_failing=alarm)

@@ -19,7 +19,7 @@ from bot.cli import reports
 from bot.cli.demo import DemoError
 from bot.cli.preview import PreviewError
 from bot.config.settings import Settings, load_settings, resolve_config_dir
-from bot.core.clock import SystemClock
+from bot.core.clock import clock_from_environment
 from bot.core.logs import configure, log_event
 from bot.people.contacts import ContactsError
 from bot.startup import NotApplied, check_config, config_digests, reload_config
@@ -72,7 +72,7 @@ def _settings(ctx: typer.Context, log_warnings: bool = False) -> Settings:
 
 
 def _app(ctx: typer.Context, create_secret: bool = False, log_warnings: bool = False) -> App:
-    return App.create(_settings(ctx, log_warnings), SystemClock(), create_secret=create_secret)
+    return App.create(_settings(ctx, log_warnings), clock_from_environment(), create_secret=create_secret)
 
 
 # -- run, config, db -------------------------------------------------------------------
@@ -122,7 +122,7 @@ def config_reload(ctx: typer.Context) -> None:
     """Check the config, then apply networks.toml to the database in one transaction (or not at all);
     a running bot takes it up within seconds: moved meetings get updates, cancelled ones a CANCEL."""
     digests = config_digests(ctx.obj)  # before the check: a file edited after it is not taken up unchecked
-    bot = App.create(_settings(ctx), SystemClock())
+    bot = App.create(_settings(ctx), clock_from_environment())
     for warning in check_config(ctx.obj).warnings:
         typer.echo(f"warning: {warning}", err=True)
     try:

@@ -35,7 +35,7 @@ from bot.demo.sink import LOOPBACK, Delivered, MaildirSink, free_port
 from bot.inbound.receiver import ListReceiver, start_receiver
 from bot.meetings import cycle
 from bot.outbound.admin_notices import send_admin_notice
-from bot.outbound.send import SmtpSender
+from bot.outbound.send import Sender, SmtpSender
 from bot.startup import ConfigFollower, prepare_database
 from bot.store.models import STATE_NEW, InboundMessage, Meeting, Network, OutboxMessage
 
@@ -107,33 +107,54 @@ def run_year(settings: Settings, network: NetworkConfig, period: Period, maildir
 
 def _run(app: App, network: NetworkConfig, period: Period, sink: MaildirSink, people: People, year: Year,
          follower: ConfigFollower, on_moment: Callable[[datetime], None] | None) -> None:
+    """The year with the answers posted to the built-in SMTP receiver, as Postfix relays them."""
     handler = ListReceiver(app.settings, app.engine, app.clock, on_stored=lambda: None)
     receiver = start_receiver(app.settings, handler)
     sender = SmtpSender(app.settings, clock=app.clock)
-    waiting = Waiting()
     try:
         with smtplib.SMTP(LOOPBACK, receiver.port) as client:
-            day = None
-            while (now := app.clock.now()) < period.end:
-                if now.date() != day:  # the daemon refreshes hourly; the meetings' window moves by the day
-                    refresh_meetings(app, follower)
-                    day = now.date()
-                for answer in waiting.due(now):
-                    client.sendmail(answer.sender, [answer.to], answer.raw)  # 250 = stored, as for Postfix
-                    year.answers[answer.what] += 1
-                _bot_moment(app, network, handler, sender)
-                waiting.add(people.answer(sink.new_mail()), now)
-                if on_moment:
-                    on_moment(now)
-                app.clock.set(_next_moment(app, network, now, period.end, waiting.next()))
+            post = lambda answer: client.sendmail(answer.sender, [answer.to], answer.raw)  # noqa: E731 - 250 = stored
+            take_in = lambda: process_pending(app, gate=handler.committer)  # noqa: E731
+            drive(app, network, period, sink, people, year, Inbound(post, take_in), sender, follower, on_moment)
     finally:
         sender.close()
         receiver.stop()
 
 
-def _bot_moment(app: App, network: NetworkConfig, handler: ListReceiver, sender: SmtpSender) -> None:
+@dataclass(frozen=True)
+class Inbound:
+    """How the people's answers reach the bot: `post` hands one to the server that takes mail for the
+    list, `take_in` is what the bot's inbound side does when woken (store what arrived, handle it)."""
+
+    post: Callable[[Answer], None]
+    take_in: Callable[[], object]
+
+
+def drive(app: App, network: NetworkConfig, period: Period, sink: MaildirSink, people: People, year: Year,
+          inbound: Inbound, sender: Sender, follower: ConfigFollower,
+          on_moment: Callable[[datetime], None] | None = None) -> None:
+    """Move the clock from moment to moment until the period ends; at each, what is due happens:
+    the answers due are posted, the bot takes them in, ticks and sends, and people read their mail.
+    The inbound side is handed in, so a test can run the same year through a real IMAP server."""
+    waiting = Waiting()
+    day = None
+    while (now := app.clock.now()) < period.end:
+        if now.date() != day:  # the daemon refreshes hourly; the meetings' window moves by the day
+            refresh_meetings(app, follower)
+            day = now.date()
+        for answer in waiting.due(now):
+            inbound.post(answer)
+            year.answers[answer.what] += 1
+        _bot_moment(app, network, inbound, sender)
+        waiting.add(people.answer(sink.new_mail()), now)
+        if on_moment:
+            on_moment(now)
+        app.clock.set(next_moment(app, network, now, period.end, waiting.next()))
+
+
+def _bot_moment(app: App, network: NetworkConfig, inbound: Inbound, sender: Sender) -> None:
     """What `kkrbot run`'s inbound worker, scheduler jobs and outbox sender do when woken."""
-    process_pending(app, gate=handler.committer)
+    inbound.take_in()
     cycle.tick(app, network=network.slug)
     send_admin_notice(app)
     send_outbox(app, sender)
@@ -160,10 +181,10 @@ class Waiting:
         return self.heap[0][0] if self.heap else None
 
 
-def _next_moment(app: App, network: NetworkConfig, now: datetime, end: datetime,
+def next_moment(app: App, network: NetworkConfig, now: datetime, end: datetime,
                  answer_at: datetime | None) -> datetime:
     """The next moment anything can happen: a cycle step, an answer, a retry, or a day later."""
-    candidates = [end, now + HEARTBEAT, *_cycle_moments(app, network, now)]
+    candidates = [end, now + HEARTBEAT, *cycle_moments(app, network, now)]
     with Session(app.engine) as session:
         candidates.append(session.exec(select(func.min(OutboxMessage.next_attempt_at))
                                        .where(OutboxMessage.status == "queued")).one())
@@ -171,7 +192,7 @@ def _next_moment(app: App, network: NetworkConfig, now: datetime, end: datetime,
     return max(now + timedelta(minutes=1), min(c for c in candidates if c is not None and c > now))
 
 
-def _cycle_moments(app: App, network: NetworkConfig, now: datetime) -> list[datetime]:
+def cycle_moments(app: App, network: NetworkConfig, now: datetime) -> list[datetime]:
     """Each meeting's steps (SPEC.md's table) and its weekly minutes reminders, after `now`."""
     with Session(app.engine) as session:
         meetings = session.exec(select(Meeting).join(Network).where(

@@ -327,9 +327,9 @@ def _by_code(outbox_id: int, code: int, text: bytes | str, scores: bool = True) 
     return Result(outbox_id, RETRY, detail)
 
 
-def make_sender(settings: Settings) -> Sender:
+def make_sender(settings: Settings, clock: Clock | None = None) -> Sender:
     if settings.outbound == "smtp":
-        return SmtpSender(settings)
+        return SmtpSender(settings, clock=clock)
     return MaildirSender(settings.sent_dir)
 
 

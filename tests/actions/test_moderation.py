@@ -18,7 +18,7 @@ from bot.inbound.imap_cursor import ImapAccount, MailboxCursor, connect
 from bot.inbound.receiver import ListReceiver, start_receiver
 from bot.outbound.send import SmtpSender
 from bot.startup import prepare_database
-from bot.store.models import HeldPost, InboundMessage, OutboxMessage
+from bot.store.models import HeldPost, InboundMessage
 from tests.support.config import free_port, make_config
 from tests.support.outbound import send_due
 

@@ -20,6 +20,7 @@ from bot.app import App
 from bot.config.settings import load_settings
 from bot.startup import prepare_database
 from tests.support.config import make_config
+from tests.support.mutt import open_in_mutt
 from tests.support.process import kkrbot
 
 MEMBERS = 13
@@ -135,3 +136,14 @@ def test_a_folder_in_use_or_an_unknown_network_is_one_line(tmp_path):
     unknown = kkrbot(config, "demo", "--network", "nope", "--maildir", str(tmp_path / "new"))
     assert unknown.returncode == 1 and unknown.stderr.startswith("kkrbot: no network 'nope' in networks.toml")
     assert not (tmp_path / "new").exists() and not (tmp_path / "var").exists()
+
+
+def test_mutt_opens_the_maildir_and_shows_every_mail(year, tmp_path):
+    _, maildir, _, _ = year
+    screen = open_in_mutt(maildir, tmp_path / "home")
+    assert screen.exit_code == 0
+    shown = re.search(r"\[Msgs:(\d+) New:(\d+)", screen.text)
+    assert shown, screen.text[-2000:]
+    assert int(shown.group(1)) == int(shown.group(2)) == len(mails(maildir))
+    # the index lists the first mails of the year, their Danish subjects decoded
+    assert "Send referatet: Kommunalt it-netværk på sundhedsområdet, torsdag den 10. december 2026" in screen.text

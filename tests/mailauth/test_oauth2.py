@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import secrets
 import shlex
 import signal
@@ -33,7 +32,7 @@ from tests.servers.entra import CLIENT_ID, CLIENT_SECRET, TENANT, EntraStandIn, 
 from tests.servers.smtp_sink import SmtpSink
 from tests.support import corpus
 from tests.support.config import free_port, make_config
-from tests.support.process import BotProcess, kkrbot, post
+from tests.support.process import BotProcess, kkrbot
 
 KEY = secrets.token_bytes(32)  # what Dovecot, the SMTP server and the Entra stand-in share
 USER = "kkrbot"  # the mailbox: Dovecot's user, the SMTP login, the tokens' `sub`
