@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("actions", "cli", "config", "core", "inbound", "meetings", "outbound", "people", "rules", "store")
+PARTS = ("actions", "cli", "config", "core", "inbound", "meetings", "outbound", "people", "privacy", "rules", "store")
 
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess:
