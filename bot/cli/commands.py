@@ -359,7 +359,7 @@ def audit_log(ctx: typer.Context,
 
     bot = _ready(ctx)
     try:
-        moment = gdpr.parse_since(since, bot.settings.timezone)
+        moment = gdpr.parse_since(since, bot.settings.timezone, bot.clock.now())
     except ValueError as error:
         raise UserError(f"--since {since!r}: give a date (2027-01-31) or days back (7d)") from error
     gdpr.print_log(bot, email, network, moment, limit)

@@ -9,9 +9,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from rich.table import Table
-from sqlalchemy import func, or_, select
-from sqlmodel import Session
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
 
 from bot.app import App
 from bot.cli.reports import console, shown
@@ -56,18 +55,19 @@ def erased_line(erased: Erased) -> str:
             f"dropped; {erased.files_removed} files removed from {'the sent Maildir'}")
 
 
-def parse_since(value: str | None, zone: str) -> datetime | None:
+def parse_since(value: str | None, zone: str, now: datetime) -> datetime | None:
     """`--since` as a date (YYYY-MM-DD, local midnight) or a number of days back (e.g. 7d)."""
     if not value:
         return None
     if value.endswith("d") and value[:-1].isdigit():
-        return datetime.now(timezone.utc) - timedelta(days=int(value[:-1]))
+        return now - timedelta(days=int(value[:-1]))
     day = datetime.fromisoformat(value)
     return (day if day.tzinfo else day.replace(tzinfo=ZoneInfo(zone))).astimezone(timezone.utc)
 
 
 def print_log(app: App, email: str | None, network: str | None, since: datetime | None, limit: int) -> None:
-    """The audit log, newest first: when, who, what, network, Message-ID, detail."""
+    """The audit log, newest first, one line per entry (so it greps): when, who, what, network,
+    Message-ID, detail. `email` finds the person's entries under any of their addresses."""
     query = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
     if email:
         with Session(app.engine) as session:
@@ -78,10 +78,9 @@ def print_log(app: App, email: str | None, network: str | None, since: datetime 
         query = query.where(AuditLog.network_slug == network)
     if since:
         query = query.where(AuditLog.at >= since)
-    table = Table("when", "who", "did", "network", "message-id", "detail", title="Audit log")
     zone = ZoneInfo(app.settings.timezone)
     with Session(app.engine) as session:
         for entry in session.exec(query):
-            table.add_row(entry.at.astimezone(zone).strftime("%Y-%m-%d %H:%M"), shown(entry.actor), entry.action,
-                          entry.network_slug or "-", shown(entry.message_id), shown(entry.detail))
-    console.print(table)
+            fields = (entry.at.astimezone(zone).strftime("%Y-%m-%d %H:%M"), shown(entry.actor), entry.action,
+                      entry.network_slug or "-", shown(entry.message_id) or "-", shown(entry.detail))
+            console.print("  ".join(fields), soft_wrap=True)

@@ -82,7 +82,7 @@ def _oldest_line(app: App, received, queued) -> str:
     """The oldest mail retention has kept, so an administrator sees that it runs."""
     parts = [f"received {_local(app, received)}" if received else "received none",
              f"outbox {_local(app, queued)}" if queued else "outbox none"]
-    return f"oldest kept mail: {', '.join(parts)} (retention {app.settings.retention_days} days; per network in networks.toml)"
+    return f"oldest kept mail: {', '.join(parts)} (retention_days {app.settings.retention_days})"
 
 
 def _outlook(app: App, session: Session, slug: str, meeting: Meeting):
@@ -164,7 +164,8 @@ def print_contacts(app: App, network_slug: str | None) -> None:
                                for m in memberships})
             if network_slug and not any(slugs[m.network_id] == network_slug for m in memberships):
                 continue
-            state = "inactive" if not contact.active else ("opted out" if any(m.opted_out for m in memberships) else "")
+            state = ("erased" if contact.erased_at else "inactive" if not contact.active else
+                     "opted out" if any(m.opted_out for m in memberships) else "")
             table.add_row(contact.name, contact.email, contact.organisation, contact.municipality, contact.region,
                           contact.kind, ", ".join(networks), state)
     console.print(table)

@@ -13,7 +13,7 @@ from sqlalchemy import or_, select
 from sqlmodel import Session
 
 from bot.privacy.person import Person, find_person
-from bot.privacy.policy import policy
+from bot.privacy.policy import POLICIES, policy
 from bot.privacy.redact import pattern
 from bot.privacy.tables import key_of, mentions, row_dict, select_about, tables, text_columns
 from bot.store.audit import ADMIN, audit
@@ -56,13 +56,19 @@ def export_person(session: Session, email: str, now: datetime, with_bodies: bool
     """The person's data by table (tables with nothing about them are left out); audited."""
     person = find_person(session, email)
     data = {}
-    for table in tables():
+    for table in sorted(tables(), key=_reading_order):
         rows = rows_about(session, person, table)
         if rows:
             data[table.name] = [row_dict(table, row, with_bodies) for row in rows]
     audit(session, now, ADMIN, "gdpr-export", detail=f"for {person.addresses[0]}")
     return {"person": {"addresses": list(person.addresses), "name": person.name},
             "exported_at": now.isoformat(), "with_bodies": with_bodies, "tables": data}
+
+
+def _reading_order(table) -> int:
+    """The policy table's order (the contact first), not the schema's."""
+    names = list(POLICIES)
+    return names.index(table.name) if table.name in names else len(names)
 
 
 def to_json(export: dict) -> str:

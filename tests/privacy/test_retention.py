@@ -78,7 +78,7 @@ def test_status_shows_the_oldest_kept_mail(tmp_path, clock):
     app = year_app(tmp_path, clock)
     result = kkrbot(app.settings.config_dir, "status")
     assert result.returncode == 0, result.stderr
-    assert "oldest kept mail: received 2027-03-26" in result.stdout and "retention 365 days" in result.stdout
+    assert "oldest kept mail: received 2027-03-26" in result.stdout and "(retention_days 365)" in result.stdout
 
 
 def test_config_check_names_a_bad_retention(tmp_path):
@@ -88,3 +88,15 @@ def test_config_check_names_a_bad_retention(tmp_path):
     assert result.returncode == 1
     assert "retention_days" in result.stderr and "5 is out of range (30..3650)" in result.stderr
     assert "99999 is out of range (30..3650)" in result.stderr
+
+
+def test_the_running_bot_runs_retention_every_night_at_a_quiet_hour(app):
+    from bot.daemon import build_scheduler
+    from bot.startup import ConfigFollower, prepare_database
+    from bot.worker import WakeableLoop
+
+    idle = WakeableLoop("idle", lambda: None)
+    scheduler = build_scheduler(app, idle, idle, None, ConfigFollower(app, prepare_database(app), lambda _: None))
+    trigger = scheduler.get_job("retention").trigger
+    fields = {f.name: str(f) for f in trigger.fields}
+    assert (fields["hour"], fields["minute"], str(trigger.timezone)) == ("3", "17", "Europe/Copenhagen")
