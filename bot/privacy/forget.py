@@ -15,7 +15,7 @@ from email import policy as email_policy
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlmodel import Session
 
 from bot.config.settings import Settings
@@ -26,7 +26,7 @@ from bot.privacy.raw_mentions import others_raw_naming
 from bot.privacy.redact import needles, pattern, sweep
 from bot.privacy.tables import key_of, tables
 from bot.store.audit import ADMIN, audit
-from bot.store.models import AuditLog, Erasure, InboundRaw
+from bot.store.models import AuditLog, Contact, Erasure, InboundRaw
 
 ERASED_ACTOR = "erased"
 # The headers that make a file in the outbound Maildir theirs: mail to them, or a copy of their post.
@@ -62,7 +62,7 @@ def forget(session: Session, settings: Settings, secret: bytes, email: str, now:
     if not secret:
         raise Refused("no token secret: start the bot once (it makes one) or set TOKEN_SECRET")
     result = Erased(addresses=person.addresses)
-    words = needles(person.addresses, person.name)
+    words = needles(person.addresses, "" if _name_shared(session, person) else person.name)
     doomed = {t.name: _keys(session, t, person) for t in tables() if policy(t.name).forget == DELETE}
     raw_naming = others_raw_naming(session, person, words, exclude=doomed.get("inboundraw", []))
     _anonymise(session, person, now, result)
@@ -74,6 +74,13 @@ def forget(session: Session, settings: Settings, secret: bytes, email: str, now:
     audit(session, now, ADMIN, "gdpr-forget", detail=f"erasure #{result.erasure_ids[0]}: "
           f"{sum(result.deleted.values())} rows deleted, {result.rewritten} rewritten")
     return result
+
+
+def _name_shared(session: Session, person: Person) -> bool:
+    """Another contact has the same name: text naming it may mean them, so only addresses are replaced."""
+    query = select(Contact.id).where(func.lower(Contact.name) == person.name.strip().lower(),
+                                     Contact.id != person.contact_id)
+    return bool(person.name.strip()) and session.execute(query).first() is not None
 
 
 def _record_erasure(session: Session, key: str, now: datetime) -> int:

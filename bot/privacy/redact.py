@@ -16,7 +16,10 @@ from bot.outbound.templates import former_member
 from bot.privacy.tables import json_columns, key_of, text_columns, tables
 from bot.store.models import Meeting, Network
 
-MIN_NAME_CHARS = 3  # a shorter "name" would replace parts of unrelated words
+MIN_NAME_CHARS = 3
+# The person's own contact row is anonymised by forget; another contact's row never names them
+# (their own name may be the same: it must stay theirs).
+NOT_SWEPT = ("contact",)  # a shorter "name" would replace parts of unrelated words
 
 
 def needles(addresses: tuple[str, ...], name: str) -> tuple[str, ...]:
@@ -44,6 +47,8 @@ def sweep(session: Session, words: tuple[str, ...], default_lang: str) -> int:
     found, changed = pattern(words), 0
     languages = _languages(session)
     for table in tables():
+        if table.name in NOT_SWEPT:
+            continue
         columns = text_columns(table) + json_columns(table)
         condition = _prefilter(columns, words)
         if condition is None:

@@ -182,3 +182,21 @@ def test_a_request_without_an_address_matches_nobody(year):
         result = kkrbot(year.settings.config_dir, "gdpr", "export", bad)
         assert result.returncode == 1 and result.stdout == ""
         assert result.stderr == f"kkrbot: {bad!r} is not an e-mail address\n"
+
+
+def test_a_namesake_keeps_her_name(tmp_path, clock):
+    from tests.privacy.year import make_app, mail
+    from tests.support.inbound import deliver
+
+    namesake = f"{NAME},mette.o@herning.example.dk,Herning Kommune,Herning,Midtjylland,kommune,it-teknik,\n"
+    app = make_app(tmp_path, clock)
+    (app.settings.contacts_file).write_text(app.settings.contacts_file.read_text() + namesake)
+    assert kkrbot(app.settings.config_dir, "contacts", "import", str(app.settings.contacts_file)).returncode == 0
+    deliver(app, mail((NAME, "mette.o@herning.example.dk"), "it-teknik@lists.example.dk", "Hej",
+                      f"Hilsen {NAME}\n", "namesake@herning.example.dk"))
+    assert kkrbot(app.settings.config_dir, "gdpr", "forget", EMAIL, "--yes").returncode == 0
+    with Session(app.engine) as session:
+        assert session.exec(select(Contact.name).where(Contact.email == "mette.o@herning.example.dk")).one() == NAME
+    assert naming(app.engine, [EMAIL, ALIAS]) == {}
+    assert naming(app.engine, ["mette.o@herning.example.dk"])
+    assert {"contact", "inboundraw"} <= set(naming(app.engine, [NAME]))  # her row and her mail keep her name
