@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from bot.app import App
 from bot.cli.reports import console, shown
 from bot.privacy.export import export_person, to_json
-from bot.privacy.forget import Erased, forget, refuse_role_holder, remove_sent_files
+from bot.privacy.forget import Erased, forget, refuse_role_holder, remove_sent_files, scan_raw
 from bot.privacy.person import Person, find_person
 from bot.store.db import session_scope
 from bot.store.models import AuditLog
@@ -41,9 +41,12 @@ def person_for(app: App, email: str) -> Person:
 
 
 def erase(app: App, email: str) -> Erased:
-    """Forget the person in one transaction; then their files in the outbound Maildir."""
+    """Forget the person in one transaction; then their files in the outbound Maildir. Others' mail
+    naming them is searched first, without the write lock, so the bot keeps receiving meanwhile."""
+    with Session(app.engine) as session:
+        naming = scan_raw(session, email)
     with session_scope(app.engine) as session:
-        erased = forget(session, app.settings, app.token_secret, email, app.clock.now())
+        erased = forget(session, app.settings, app.token_secret, email, app.clock.now(), raw_naming=naming)
     erased.files_removed = remove_sent_files(app.settings.sent_dir, erased.addresses)
     return erased
 

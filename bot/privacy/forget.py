@@ -22,7 +22,7 @@ from bot.config.settings import Settings
 from bot.people.forgotten import address_hmac
 from bot.privacy.person import Person, Refused, contact_of, find_person
 from bot.privacy.policy import DELETE, policy
-from bot.privacy.raw_mentions import others_raw_naming
+from bot.privacy.raw_mentions import others_raw_naming, still_needed
 from bot.privacy.redact import needles, pattern, sweep
 from bot.privacy.tables import key_of, tables
 from bot.store.audit import ADMIN, audit
@@ -55,16 +55,31 @@ def refuse_role_holder(settings: Settings, person: Person) -> None:
                               "else there and run `kkrbot config reload` first")
 
 
-def forget(session: Session, settings: Settings, secret: bytes, email: str, now: datetime) -> Erased:
-    """Erase the person in this session (the caller commits), or raise Refused."""
+def scan_raw(session: Session, email: str) -> list[int]:
+    """Other senders' handled mail that names the person, found before forget's transaction: reading
+    every stored mail takes a while, and holding the write lock meanwhile would hold up arriving mail."""
+    person = find_person(session, email)
+    theirs = _keys(session, _table("inboundraw"), person)
+    return others_raw_naming(session, person, _words(session, person), exclude=theirs)
+
+
+def forget(session: Session, settings: Settings, secret: bytes, email: str, now: datetime,
+           raw_naming: list[int] | None = None) -> Erased:
+    """Erase the person in this session (the caller commits), or raise Refused. `raw_naming` is what
+    scan_raw found (None: scan now)."""
     person = find_person(session, email)
     refuse_role_holder(settings, person)
     if not secret:
         raise Refused("no token secret: start the bot once (it makes one) or set TOKEN_SECRET")
     result = Erased(addresses=person.addresses)
-    words = needles(person.addresses, "" if _name_shared(session, person) else person.name)
+    words = _words(session, person)
     doomed = {t.name: _keys(session, t, person) for t in tables() if policy(t.name).forget == DELETE}
-    raw_naming = others_raw_naming(session, person, words, exclude=doomed.get("inboundraw", []))
+    theirs = doomed.get("inboundraw", [])
+    if raw_naming is None:
+        raw_naming = others_raw_naming(session, person, words, exclude=theirs)
+    else:  # a post relayed since the scan may need its bytes now
+        skip = {key[0] for key in theirs} | still_needed(session)
+        raw_naming = [inbound_id for inbound_id in raw_naming if inbound_id not in skip]
     _anonymise(session, person, now, result)
     _delete(session, doomed, result)
     result.raw_dropped = _drop_raw(session, raw_naming)
@@ -74,6 +89,14 @@ def forget(session: Session, settings: Settings, secret: bytes, email: str, now:
     audit(session, now, ADMIN, "gdpr-forget", detail=f"erasure #{result.erasure_ids[0]}: "
           f"{sum(result.deleted.values())} rows deleted, {result.rewritten} rewritten")
     return result
+
+
+def _words(session: Session, person: Person) -> tuple[str, ...]:
+    return needles(person.addresses, "" if _name_shared(session, person) else person.name)
+
+
+def _table(name: str):
+    return next(table for table in tables() if table.name == name)
 
 
 def _name_shared(session: Session, person: Person) -> bool:

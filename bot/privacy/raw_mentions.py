@@ -25,7 +25,7 @@ def others_raw_naming(session: Session, person: Person, words: tuple[str, ...], 
     """Ids of handled mail from others whose bytes or text name the person."""
     if not words:
         return []
-    skip = {k[0] for k in exclude} | _still_needed(session)
+    skip = {k[0] for k in exclude} | still_needed(session)
     found = pattern(words)
     query = (select(InboundRaw.inbound_id, InboundMessage.size).join(InboundMessage)
              .where(InboundMessage.state == STATE_DONE).order_by(InboundRaw.inbound_id))
@@ -33,7 +33,7 @@ def others_raw_naming(session: Session, person: Person, words: tuple[str, ...], 
             if inbound_id not in skip and _names(bytes(read_raw(session, inbound_id, size)), found)]
 
 
-def _still_needed(session: Session) -> set[int]:
+def still_needed(session: Session) -> set[int]:
     """Relayed posts whose copies are still queued: their bytes are the copies' body."""
     query = (select(SendJob.inbound_id).join(OutboxMessage, OutboxMessage.job_id == SendJob.id)
              .where(OutboxMessage.status == "queued"))

@@ -33,3 +33,23 @@ def test_the_decision_points_are_audited_and_kkrbot_log_filters_them(tmp_path, c
     assert other.returncode == 0 and "rsvp" not in other.stdout
     bad = kkrbot(config, "log", "--since", "last tuesday")
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+
+
+def test_an_opt_out_and_the_chairs_answer_are_audited(tmp_path, clock):
+    from tests.privacy.year import LIST, at, mail, reply_to
+    from tests.support.inbound import deliver, outbox
+
+    chair, member = "birgitte.holm@kl.example.dk", "lars.moeller@odense.example.dk"
+    app = make_app(tmp_path, clock)
+    at(app, "2027-04-06T09:00:00")  # the draft has gone to the chair
+    deliver(app, mail(("Birgitte Holm", chair), reply_to(app, "draft", chair), "SV: Udkast", "Godkend\n",
+                      "approve@kl.example.dk"))
+    deliver(app, mail(("Mette Østergaard", EMAIL), LIST, "Erfaringer", "Hej alle\n", "post2@herning.example.dk"))
+    [copy] = [m for m in outbox(app, "post") if m.recipient == member]
+    local, domain = LIST.split("@")
+    deliver(app, mail(("Lars Møller", member), f"{local}+{copy.token}@{domain}", "unsubscribe", "\n",
+                      "optout@odense.example.dk"))
+    with Session(app.engine) as session:
+        did = {(e.actor, e.action, e.message_id) for e in session.exec(select(AuditLog))}
+    assert (chair, "agenda-approve", "<approve@kl.example.dk>") in did
+    assert (member, "opt-out", "<optout@odense.example.dk>") in did
