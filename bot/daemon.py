@@ -31,6 +31,7 @@ from bot.outbound import admin_notices
 from bot.outbound.admin_notices import send_admin_notice
 from bot.outbound.database_alarm import DatabaseAlarm
 from bot.outbound.send import Sender, flush_outbox, make_sender
+from bot.privacy import retention
 from bot.startup import ConfigFollower, prepare_database
 from bot.store.db import session_scope
 from bot.worker import WakeableLoop
@@ -42,6 +43,7 @@ CYCLE_MINUTES = 1
 MODERATION_MINUTES = 10  # held posts expire and day digests go out within this of their moment
 CONFIG_FOLLOW_SECONDS = 5  # how soon a running bot takes up `kkrbot config reload`
 SIMULATED_TIME_POLL = 0.1  # seconds between looks at a file clock
+RETENTION_HOUR, RETENTION_MINUTE = 3, 17  # local time: a quiet hour, off the full hour other jobs like
 
 
 def send_outbox(app: App, sender: Sender) -> int:
@@ -70,6 +72,14 @@ def follow_config(app: App, follower: ConfigFollower, sender: WakeableLoop) -> N
         run_cycle(app, sender)
 
 
+def nightly_retention(app: App) -> None:
+    """Delete raw mail and finished outbox rows past retention (a plain function of the clock)."""
+    with session_scope(app.engine) as session:
+        purged = retention.purge(session, app.settings, app.clock.now())
+    if purged.any:
+        log_event("retention", inbound=purged.inbound, outbox=purged.outbox, bounces=purged.bounces)
+
+
 def build_scheduler(app: App, worker: WakeableLoop, sender: WakeableLoop, reader: ImapReader | None,
                     follower: ConfigFollower) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
@@ -85,6 +95,8 @@ def build_scheduler(app: App, worker: WakeableLoop, sender: WakeableLoop, reader
                       id="config-follow", **common)
     scheduler.add_job(refresh_meetings, "interval", minutes=MEETINGS_SYNC_MINUTES, args=[app, follower],
                       id="meetings-refresh", next_run_time=app.clock.now() + timedelta(minutes=1), **common)
+    scheduler.add_job(nightly_retention, "cron", hour=RETENTION_HOUR, minute=RETENTION_MINUTE, args=[app],
+                      timezone=app.settings.timezone, id="retention", **{**common, "misfire_grace_time": 6 * 3600})
     scheduler.add_job(run_cycle, "interval", minutes=CYCLE_MINUTES, args=[app, sender],
                       id="meeting-cycle", next_run_time=app.clock.now(), **common)  # at start, then each minute
     scheduler.add_job(run_moderation, "interval", minutes=MODERATION_MINUTES, args=[app, sender],

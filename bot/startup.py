@@ -27,6 +27,8 @@ from bot.core.logs import log_event
 from bot.meetings.dates import planned_meetings
 from bot.meetings.sync import SyncReport, sync_config
 from bot.people.contacts import ContactsError, apply_rows, read_rows
+from bot.people.forgotten import without_forgotten
+from bot.store.audit import ADMIN, audit
 from bot.store.db import pending_revisions, session_scope, upgrade
 from bot.store.models import Alias, ConfigGeneration, Contact
 
@@ -141,6 +143,7 @@ def prepare_database(app: App) -> ConfigGeneration:
         report, generation = apply_config(session, app.settings, now, "start", digests)
         if first_start and app.settings.contacts_file.exists():
             rows = read_rows(app.settings.contacts_file.read_bytes(), app.settings.networks)
+            rows, _ = without_forgotten(session, app.token_secret, rows)
             imported = apply_rows(session, rows, app.settings.networks, now)
             sync_config(session, app.settings, now)  # now the chair, vice-chair and secretary exist
             log_event("contacts_imported", file=app.settings.contacts_file, added=len(imported.added))
@@ -163,6 +166,7 @@ def reload_config(app: App, digests: dict[str, str]) -> SyncReport:
                          "`kkrbot db upgrade`) first")
     with session_scope(app.engine) as session:
         report, _ = apply_config(session, app.settings, app.clock.now(), "reload", digests)
+        audit(session, app.clock.now(), ADMIN, "config-reload", detail=f"networks.toml {digests['networks_digest'][:12]}")
     _log_applied("config_reloaded", app.settings, report)
     return report
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("actions", "cli", "config", "core", "demo", "inbound", "mailauth", "meetings", "outbound", "people",
-         "rules", "store")
+         "privacy", "rules", "store")
 
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess:

@@ -49,6 +49,7 @@ def _propose(ctx, title: str, text: str, contact: Contact, kind: str, place: Pla
         return ctx.outcome(REJECTED, "no meeting of the network is planned: the item was not recorded", kind=kind)
     item = add_item(ctx.session, place.meeting, title or "(uden titel)", sections(text), contact.id, ctx.row.id,
                     ctx.mail.attachments, ctx.app.clock.now())
+    ctx.audit("item-proposed", f"item #{item.id} for {place.meeting.series_id}")
     view = item_view(ctx.session, item)
     if place.late_for is None:
         reply(ctx, "item-ack", {"meeting": meeting_view(place.meeting), "item": view}, meeting_id=place.meeting.id,
@@ -89,6 +90,7 @@ def correct(ctx, verdict: authorize.Verdict, kind: str) -> Outcome:
     meeting = ctx.session.get(Meeting, item.meeting_id)
     reply(ctx, "item-ack", {"meeting": meeting_view(meeting), "item": item_view(ctx.session, item)},
           meeting_id=meeting.id, token_ref=str(item.id), tag="correction")
+    ctx.audit("item-corrected", f"item #{item.id}")
     return ctx.outcome(HANDLED, f"item #{item.id} corrected", kind=kind)
 
 
@@ -101,6 +103,7 @@ def take_in_late(ctx, verdict: authorize.Verdict, kind: str) -> Outcome:
     if agenda_sent(ctx.session, meeting.id) or ctx.app.clock.now() >= meeting.starts_at:
         return ctx.outcome(HANDLED, f"item #{item.id}: too late even so, the agenda has gone out", kind=kind)
     item.meeting_id, item.status = meeting.id, "late"
+    ctx.audit("item-taken-in-late", f"item #{item.id} for {meeting.series_id}")
     return ctx.outcome(HANDLED, f"item #{item.id} taken in late for {meeting.series_id}", kind=kind)
 
 

@@ -41,6 +41,7 @@ from bot.rules.classify import (
     Inbound,
 )
 from bot.rules.classify import command as classify_command
+from bot.store.audit import audit
 from bot.store.models import Contact, InboundMessage
 
 
@@ -56,6 +57,11 @@ class Context:
 
     def outcome(self, outcome: str, reason: str = "", kind: str | None = None) -> Outcome:
         return Outcome(outcome, reason, self.classification.rule, kind or self.classification.kind)
+
+    def audit(self, action: str, detail: str = "") -> None:
+        """An audit entry for what this mail's sender did, in the same transaction as the change."""
+        audit(self.session, self.app.clock.now(), self.mail.from_address, action, network=self.network.slug,
+              message_id=self.row.message_id, detail=detail)
 
 
 def ignore(ctx: Context) -> Outcome:
@@ -162,6 +168,7 @@ def tell_token_owner(ctx: Context, issued) -> bool:
 def unsubscribe(ctx: Context, verdict: authorize.Verdict, kind: str) -> Outcome:
     if verdict.contact is None or not opt_out(ctx.session, verdict.contact, ctx.network.slug, ctx.app.clock.now()):
         return ctx.outcome(HANDLED, "already opted out (or not a member)", kind=kind)
+    ctx.audit("opt-out", f"opted out of {ctx.network.slug}")
     reply(ctx, "unsubscribe-done")
     return ctx.outcome(HANDLED, f"opted out of {ctx.network.slug}", kind=kind)
 

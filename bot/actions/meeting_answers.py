@@ -39,6 +39,7 @@ def rsvp(ctx, verdict: authorize.Verdict, status: str, kind: str) -> Outcome:
         refusal(ctx, "expired")
         return ctx.outcome(REJECTED, "the meeting is over, cancelled or unknown: nothing recorded", kind=kind)
     record_answer(ctx.session, meeting.id, verdict.contact.id, status, ctx.app.clock.now())
+    ctx.audit("rsvp", f"{status} for {meeting.series_id}")
     sent = reply(ctx, "rsvp-ack", {"meeting": meeting_view(meeting), "response": status}, tag=status,
                  meeting_id=meeting.id)
     confirmed = "confirmed" if sent else "confirmation not sent (daily limit)"
@@ -57,6 +58,7 @@ def draft_answer(ctx, verdict: authorize.Verdict, meaning: str, kind: str) -> Ou
         return ctx.outcome(HANDLED, "the agenda had already gone out: the answer changes nothing", kind=kind)
     meeting.agenda_answer = "approve" if meaning == APPROVE else "hold"
     meeting.agenda_answered_at = ctx.app.clock.now()
+    ctx.audit(f"agenda-{meeting.agenda_answer}", f"draft agenda for {meeting.series_id}")
     return ctx.outcome(HANDLED, f"draft agenda for {meeting.series_id}: {meeting.agenda_answer}", kind=kind)
 
 
@@ -87,6 +89,7 @@ def minutes(ctx, verdict: authorize.Verdict, kind: str) -> Outcome:
     people, consultants = readers(ctx.session, ctx.network)
     sent = _send_minutes(ctx, meeting, record, [*people, *consultants], verdict.contact)
     record.distributed_at = now
+    ctx.audit("minutes-published", f"minutes #{record.id} of {meeting.series_id} to {sent} readers")
     reply(ctx, "minutes-ack", {"meeting": meeting_view(meeting), "members_count": len(people),
                                "consultants": [{"name": c.name, "region": c.region, "email": c.email}
                                                for c in consultants]}, meeting_id=meeting.id)
@@ -96,7 +99,7 @@ def minutes(ctx, verdict: authorize.Verdict, kind: str) -> Outcome:
 
 def _send_minutes(ctx, meeting: Meeting, record, readers_, secretary) -> int:
     files = tuple(Attachment(a.filename, a.content_type, a.data) for a in minutes_files(ctx.session, record))
-    extra = {"minutes_text": record.text, "attendance": attendance_lists(ctx.session, meeting),
+    extra = {"minutes_text": record.text, "attendance": attendance_lists(ctx.session, meeting, ctx.network.language),
              "secretary": {"name": secretary.name}}
     queued = 0
     for contact in readers_:

@@ -37,6 +37,7 @@ from bot.outbound.outbox import enqueue
 from bot.people.recipients import post_recipients, recipient, role_holders, sender_recipient
 from bot.rules import authorize
 from bot.rules.answers import APPROVE
+from bot.store.audit import audit
 from bot.store.blobs import read_raw
 from bot.store.db import session_scope
 from bot.store.models import HeldPost, InboundMessage, IssuedToken
@@ -182,8 +183,8 @@ def reject_reason(text: str) -> str:
 def decide(app: App, session: Session, held: HeldPost, approve: bool, by: str, reason: str = "") -> str:
     """Approve (relay) or reject (tell the sender) a held post; return what was done, for the outcome.
 
-    The one place where a moderation decision happens, by reply or from the command line: the audit
-    log's entry for it belongs here. A post that cannot be relayed raises ModerationError before
+    The one place where a moderation decision happens, by reply or from the command line, so it is
+    the one place that writes the decision's audit entry. A post that cannot be relayed raises ModerationError before
     anything is changed."""
     network = app.settings.network(held.network_slug)
     relayed, mail = relay_held(app, session, network, held) if approve else (0, None)
@@ -196,6 +197,8 @@ def decide(app: App, session: Session, held: HeldPost, approve: bool, by: str, r
         told = tell_sender(app, session, held, REJECTED_POST, reason)
         done = f"held post #{held.id} rejected by {by}"
     log_event("post_moderated", id=held.id, network=held.network_slug, decision=held.status, by=by, told=told)
+    audit(session, held.decided_at, by, f"post-{held.status}", network=held.network_slug, message_id=held.message_id,
+          detail=f"held post #{held.id} ({held.reason})" + (f", {relayed} copies" if approve else ""))
     return done + ("; the sender was told" if told else "; the sender was not told")
 
 

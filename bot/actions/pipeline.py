@@ -30,7 +30,8 @@ from bot.inbound.routing import route
 from bot.rules.classify import Inbound, classify
 from bot.store.blobs import read_raw
 from bot.store.db import session_scope
-from bot.store.models import STATE_DONE, STATE_NEW, AdminEvent, AuditLog, InboundMessage
+from bot.store.audit import ADMIN, SYSTEM, audit
+from bot.store.models import STATE_DONE, STATE_NEW, AdminEvent, InboundMessage
 
 GATE_WAIT_SECONDS = 1.0  # the longest the worker waits for arrivals to be stored
 # A mail up to this size is read whole, for its defects; a larger one (a post with big attachments)
@@ -219,9 +220,8 @@ def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -
     row.state, row.outcome, row.reason = STATE_DONE, outcome.outcome, outcome.reason
     row.rule, row.kind, row.finished_at = outcome.rule, outcome.kind, now
     row.attempts += 1
-    session.add(AuditLog(at=now, actor=row.from_address or row.envelope_from or "unknown",
-                         action=f"inbound-{outcome.outcome}", network_slug=row.network_slug,
-                         message_id=row.message_id, detail=outcome.reason[:200]))
+    audit(session, now, row.from_address or row.envelope_from, f"inbound-{outcome.outcome}",
+          network=row.network_slug, message_id=row.message_id, detail=outcome.reason)
     return dict(id=row.id, network=row.network_slug, outcome=outcome.outcome, kind=outcome.kind,
                 rule=outcome.rule or None, reason=outcome.reason or None)
 
@@ -240,9 +240,8 @@ def _record_failure(app: App, inbound_id: int, error: Exception) -> None:
         row.reason = f"{type(error).__name__}: {error}"[:500]
         if row.attempts >= settings.max_attempts:
             row.state, row.outcome, row.finished_at = STATE_DONE, FAILED, now
-            session.add(AuditLog(at=now, actor="system", action="inbound-failed",
-                                 network_slug=row.network_slug, message_id=row.message_id,
-                                 detail=row.reason[:200]))
+            audit(session, now, SYSTEM, "inbound-failed", network=row.network_slug,
+                  message_id=row.message_id, detail=row.reason)
             session.add(AdminEvent(at=now, kind="inbound-failed",
                                    detail=f"inbound #{row.id} {row.message_id} set aside after {row.attempts} "
                                           f"attempts: {row.reason[:300]} (kkrbot inbox show {row.id})"))
@@ -263,6 +262,6 @@ def retry(app: App, inbound_id: int) -> bool:
         if row is None:
             return False
         row.state, row.outcome, row.attempts, row.next_attempt_at = STATE_NEW, None, 0, None
-        session.add(AuditLog(at=app.clock.now(), actor="admin", action="inbound-retry",
-                             network_slug=row.network_slug, message_id=row.message_id))
+        audit(session, app.clock.now(), ADMIN, "inbound-retry", network=row.network_slug,
+              message_id=row.message_id)
     return True

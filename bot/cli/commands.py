@@ -22,6 +22,7 @@ from bot.config.settings import Settings, load_settings, resolve_config_dir
 from bot.core.clock import clock_from_environment
 from bot.core.logs import configure, log_event
 from bot.people.contacts import ContactsError
+from bot.privacy.forget import Refused
 from bot.startup import NotApplied, check_config, config_digests, reload_config
 from bot.store.backup import BackupError
 
@@ -34,6 +35,7 @@ inbox_app = typer.Typer(help="Received mail by outcome; show or retry one.", inv
 outbox_app = typer.Typer(help="Outgoing mail by status; retry one.", invoke_without_command=True)
 report_app = typer.Typer(no_args_is_help=True, help="Reports from the database: attendance.")
 held_app = typer.Typer(help="Posts held for moderation; approve or reject one.", invoke_without_command=True)
+gdpr_app = typer.Typer(no_args_is_help=True, help="A person's data: export it, or forget them.")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(contacts_app, name="contacts")
@@ -41,6 +43,7 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(report_app, name="report")
 app.add_typer(held_app, name="held")
+app.add_typer(gdpr_app, name="gdpr")
 
 
 class UserError(Exception):
@@ -148,6 +151,8 @@ def contacts_import(ctx: typer.Context, file: Path = typer.Argument(..., exists=
     """Sync contacts from a CSV file (all rows valid, or nothing changes)."""
     from bot.meetings.sync import sync_config
     from bot.people.contacts import apply_rows, read_rows
+    from bot.people.forgotten import without_forgotten
+    from bot.store.audit import ADMIN, audit
     from bot.store.db import session_scope, upgrade
 
     bot = _app(ctx)
@@ -155,9 +160,16 @@ def contacts_import(ctx: typer.Context, file: Path = typer.Argument(..., exists=
     upgrade(bot.engine)
     with session_scope(bot.engine) as session:
         sync_config(session, bot.settings, bot.clock.now())
+        rows, forgotten = without_forgotten(session, bot.token_secret, rows)
         report = apply_rows(session, rows, bot.settings.networks, bot.clock.now())
         sync_config(session, bot.settings, bot.clock.now())
-    reports.print_import(report, len(rows))
+        audit(session, bot.clock.now(), ADMIN, "contacts-import",
+              detail=f"{file.name}: {len(report.added)} added, {len(report.updated)} updated, "
+                     f"{len(report.deactivated)} deactivated, {len(forgotten)} forgotten skipped")
+    for row in forgotten:
+        typer.echo(f"warning: {file}: line {row.line}: this person was erased by `kkrbot gdpr forget`; "
+                   "row skipped (remove it from the file)", err=True)
+    reports.print_import(report, len(rows) + len(forgotten))
 
 
 @contacts_app.command("export")
@@ -400,6 +412,66 @@ def backup(ctx: typer.Context, file: Path = typer.Argument(..., help="The .tar f
     typer.echo(f"backup written to {file} ({', '.join(written)})")
 
 
+# -- data protection -------------------------------------------------------------------
+
+@gdpr_app.command("export")
+def gdpr_export(ctx: typer.Context, email: str = typer.Argument(...),
+                output: Optional[Path] = typer.Option(None, "-o", "--output", help="File (default: stdout)."),
+                with_bodies: bool = typer.Option(False, "--with-bodies", help="Also the raw mails and files.")) -> None:
+    """Everything stored about a person (contact or sender), as JSON."""
+    from bot.cli import gdpr
+
+    text = gdpr.export(_ready(ctx), email, output, with_bodies)
+    if output:
+        typer.echo(f"written to {output}", err=True)
+    else:
+        sys.stdout.write(text)
+
+
+@gdpr_app.command("forget")
+def gdpr_forget(ctx: typer.Context, email: str = typer.Argument(...),
+                yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")) -> None:
+    """Erase a person everywhere; agendas and minutes keep them as "tidligere medlem"."""
+    from bot.cli import gdpr
+
+    bot = _ready(ctx)
+    person = gdpr.person_for(bot, email)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError("not on a terminal: add --yes to forget without being asked")
+        typer.confirm(f"Erase {', '.join(person.addresses)} everywhere? This cannot be undone", abort=True)
+    typer.echo(gdpr.erased_line(gdpr.erase(bot, email)))
+
+
+@app.command("log")
+def audit_log(ctx: typer.Context,
+              email: Optional[str] = typer.Option(None, "--email", help="Entries by or naming this person."),
+              network: Optional[str] = typer.Option(None, "--network", help="Network slug."),
+              since: Optional[str] = typer.Option(None, "--since", help="YYYY-MM-DD, or days back: 7d."),
+              limit: int = typer.Option(200, "--limit")) -> None:
+    """The audit log: who did what, when, through which Message-ID (never a mail body)."""
+    from bot.cli import gdpr
+
+    bot = _ready(ctx)
+    try:
+        moment = gdpr.parse_since(since, bot.settings.timezone, bot.clock.now())
+    except ValueError as error:
+        raise UserError(f"--since {since!r}: give a date (2027-01-31) or days back (7d)") from error
+    gdpr.print_log(bot, email, network, moment, limit)
+
+
+def _ready(ctx: typer.Context) -> App:
+    """The App over a database that exists and is migrated (these commands never create one)."""
+    from bot.store.db import current_revision, pending_revisions
+
+    bot = _app(ctx)
+    if current_revision(bot.engine) is None:
+        raise UserError("the database is empty: start the bot once (kkrbot run) first")
+    if pending_revisions(bot.engine):
+        raise UserError("the database lacks migrations: run `kkrbot db upgrade` first")
+    return bot
+
+
 def _read(file: Path) -> bytes:
     try:
         return file.read_bytes()
@@ -422,7 +494,7 @@ def main() -> None:
             print(problem, file=sys.stderr)
         print(f"kkrbot: {len(error.problems)} bad row(s); nothing was imported", file=sys.stderr)
         sys.exit(2)
-    except (UserError, BackupError, PreviewError, DemoError) as error:
+    except (UserError, BackupError, PreviewError, DemoError, Refused) as error:
         print(f"kkrbot: {error}", file=sys.stderr)
         sys.exit(1)
     except OperationalError as error:

@@ -20,6 +20,7 @@ from bot.meetings import cycle
 from bot.meetings.sync import SyncReport
 from bot.outbound import admin_notices
 from bot.people.contacts import ImportReport
+from bot.privacy.retention import oldest_kept
 from bot.store.blobs import read_heads
 from bot.store.models import (
     AgendaItem,
@@ -69,10 +70,19 @@ def print_status(app: App) -> None:
                                     .group_by(func.coalesce(InboundMessage.outcome, "pending"))).all())
         outbox = dict(session.exec(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
         events = admin_notices.unreported(session)
+        oldest = oldest_kept(session)
     console.print("inbound: " + (", ".join(f"{k} {v}" for k, v in sorted(inbound.items())) or "none"))
     console.print("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(outbox.items())) or "none"))
     unsent = "" if app.settings.admin_address else " (admin_address is not set: no notice is sent)"
     console.print(f"administrator events not yet reported: {events}{unsent}")
+    console.print(_oldest_line(app, *oldest))
+
+
+def _oldest_line(app: App, received, queued) -> str:
+    """The oldest mail retention has kept, so an administrator sees that it runs."""
+    parts = [f"received {_local(app, received)}" if received else "received none",
+             f"outbox {_local(app, queued)}" if queued else "outbox none"]
+    return f"oldest kept mail: {', '.join(parts)} (retention_days {app.settings.retention_days})"
 
 
 def _outlook(app: App, session: Session, slug: str, meeting: Meeting):
@@ -154,7 +164,8 @@ def print_contacts(app: App, network_slug: str | None) -> None:
                                for m in memberships})
             if network_slug and not any(slugs[m.network_id] == network_slug for m in memberships):
                 continue
-            state = "inactive" if not contact.active else ("opted out" if any(m.opted_out for m in memberships) else "")
+            state = ("erased" if contact.erased_at else "inactive" if not contact.active else
+                     "opted out" if any(m.opted_out for m in memberships) else "")
             table.add_row(contact.name, contact.email, contact.organisation, contact.municipality, contact.region,
                           contact.kind, ", ".join(networks), state)
     console.print(table)

@@ -23,6 +23,8 @@ LANGUAGES = ("da", "en", "nb")
 UNVERIFIED_POSTS = ("hold", "relay")
 AGENDA_APPROVAL = ("silent-consent", "required")
 MODES = ("physical", "virtual")
+# Raw mail must outlive its handling (retries, a relayed post's copies within the outbox deadline).
+RETENTION_MIN_DAYS, RETENTION_MAX_DAYS, RETENTION_DEFAULT_DAYS = 30, 3650, 365
 # slug + "+bounce-" + a 24-character token must fit RFC 5321's 64-octet local part.
 SLUG_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?"
 SLUG_MAX = 32
@@ -95,6 +97,7 @@ class NetworkConfig:
     agenda_approval: str = "silent-consent"  # or "required": the agenda waits for the chair's Godkend
     moderation_days: int = 14  # a held post nobody decides on expires after this, and its sender is told
     max_post_bytes: int | None = None  # a larger post is held for moderation (None: bot.toml's max_message_bytes)
+    retention_days: int | None = None  # raw mail and finished outbox rows kept this long (None: bot.toml's)
 
     @property
     def domain(self) -> str:
@@ -163,6 +166,7 @@ def _read_network(table: Table, default_timezone: str) -> _Draft:
         agenda_approval=table.choice("agenda_approval", AGENDA_APPROVAL, "silent-consent"),
         moderation_days=table.integer("moderation_days", 14, minimum=1, maximum=365),
         max_post_bytes=table.integer("max_post_bytes", None, minimum=1024),
+        retention_days=table.integer("retention_days", None, minimum=RETENTION_MIN_DAYS, maximum=RETENTION_MAX_DAYS),
         **_meets_before(table),
     )
     given = set(table.data)
@@ -280,7 +284,7 @@ def _inherit(drafts: list[_Draft], problems: Problems, file: str) -> list[Networ
     """Fill a sub-group's unset fields from its parent; check parent and meets_before exist."""
     by_slug = {d.config.slug: d for d in drafts}
     inheritable = {"regions", "language", "timezone", "region_cap", "secretary", "lead_times", "unverified_posts",
-                   "agenda_approval", "moderation_days", "max_post_bytes"}
+                   "agenda_approval", "moderation_days", "max_post_bytes", "retention_days"}
     result = []
     for draft in drafts:
         config = draft.config

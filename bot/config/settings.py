@@ -18,7 +18,13 @@ from dotenv import dotenv_values
 from email_validator import EmailNotValidError, validate_email
 
 from bot.config.errors import Problems, Table, load_toml
-from bot.config.networks import NetworkConfig, load_networks
+from bot.config.networks import (
+    RETENTION_DEFAULT_DAYS,
+    RETENTION_MAX_DAYS,
+    RETENTION_MIN_DAYS,
+    NetworkConfig,
+    load_networks,
+)
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -112,6 +118,7 @@ class Settings:
     bounces: Bounces
     networks: tuple[NetworkConfig, ...]
     secrets: Secrets
+    retention_days: int = RETENTION_DEFAULT_DAYS  # the default for networks that set none
 
     @property
     def contacts_file(self) -> Path:
@@ -134,6 +141,11 @@ class Settings:
             if network.slug == slug:
                 return network
         raise KeyError(slug)
+
+    def retention_for(self, slug: str | None) -> int:
+        """How many days a network's raw mail and finished outbox rows are kept (bot.toml's for none)."""
+        network = next((n for n in self.networks if n.slug == slug), None)
+        return network.retention_days if network and network.retention_days else self.retention_days
 
     def unverified_posts(self, network: NetworkConfig) -> str:
         """What happens to a member's post without a trusted DMARC verdict: the network's setting,
@@ -177,6 +189,7 @@ def load_settings(config_dir: Path, environ: dict | None = None) -> Settings:
         bounces=_bounces(top),
         networks=load_networks(config_dir / "networks.toml", problems, timezone),
         secrets=_secrets(config_dir, environ, problems),
+        retention_days=top.integer("retention_days", RETENTION_DEFAULT_DAYS, RETENTION_MIN_DAYS, RETENTION_MAX_DAYS),
     )
     top.reject_unknown()
     _check_cross(settings, problems)

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from bot.config.networks import NetworkConfig
 from bot.outbound.calendar_invites import CalendarMeeting, calendar_uid, cancellation, invitation, method_of
 from bot.outbound.compose import Attachment, CalendarPart, Letter, Recipient
+from bot.outbound.templates import person_name
 from bot.store.models import AgendaItem, Appendix, Attendance, Contact, Meeting, Network
 
 CALENDAR_KINDS = ("invitation", "agenda", "meeting-update", "cancel")
@@ -34,7 +35,7 @@ def previous_view(meeting: Meeting) -> dict:
     return view
 
 
-def agenda_items(session: Session, meeting: Meeting) -> tuple[list[dict], list[Attachment]]:
+def agenda_items(session: Session, meeting: Meeting, lang: str = "da") -> tuple[list[dict], list[Attachment]]:
     """The meeting's items in order, appendices numbered "Bilag N" across the agenda."""
     items, files, number = [], [], 0
     query = select(AgendaItem).where(AgendaItem.meeting_id == meeting.id,
@@ -48,25 +49,26 @@ def agenda_items(session: Session, meeting: Meeting) -> tuple[list[dict], list[A
             files.append(Attachment(f"Bilag {number} - {appendix.filename}", appendix.content_type, appendix.data))
         items.append({"title": item.title, "summary": item.summary, "background": item.background,
                       "proposal": item.proposal, "decision": item.decision, "late": item.status == "late",
-                      "submitter": {"name": submitter.name, "organisation": submitter.organisation} if submitter else None,
+                      "submitter": {"name": person_name(submitter.name, lang), "organisation": submitter.organisation}
+                      if submitter else None,
                       "appendices": appendices})
     return items, files
 
 
-def attendance_names(session: Session, meeting: Meeting) -> dict[str, list[str]]:
+def attendance_names(session: Session, meeting: Meeting, lang: str = "da") -> dict[str, list[str]]:
     names: dict[str, list[str]] = {"registered": [], "apologies": [], "tentative": []}
     for attendance, contact in _answers(session, meeting):
-        names.setdefault(attendance.status, []).append(contact.name)
+        names.setdefault(attendance.status, []).append(person_name(contact.name, lang))
     return names
 
 
-def attendance_by_region(session: Session, meeting: Meeting) -> dict[str, list[dict]]:
+def attendance_by_region(session: Session, meeting: Meeting, lang: str = "da") -> dict[str, list[dict]]:
     """Who answered what, by region (KL and MedCom staff by organisation): the day-before reminder
     shows it so, as the regions' representatives see at a glance who comes from their region."""
     grouped: dict[str, dict[str, list[str]]] = {"registered": {}, "apologies": {}, "tentative": {}}
     for attendance, contact in _answers(session, meeting):
         where = contact.region or contact.organisation
-        grouped.setdefault(attendance.status, {}).setdefault(where, []).append(contact.name)
+        grouped.setdefault(attendance.status, {}).setdefault(where, []).append(person_name(contact.name, lang))
     return {status: [{"region": where, "names": names} for where, names in sorted(groups.items())]
             for status, groups in grouped.items()}
 
@@ -78,14 +80,14 @@ def _answers(session: Session, meeting: Meeting):
 
 def meeting_context(session: Session, network: NetworkConfig, meeting: Meeting) -> tuple[dict, list[Attachment]]:
     """Everything the meeting kinds' templates may use."""
-    items, files = agenda_items(session, meeting)
+    items, files = agenda_items(session, meeting, network.language)
     lead = network.lead_times
-    names = attendance_names(session, meeting)
+    names = attendance_names(session, meeting, network.language)
     context = {"meeting": meeting_view(meeting), "previous": previous_view(meeting), "items": items, "items_so_far": len(items),
                "deadline": meeting.starts_at - timedelta(days=lead.draft),
                "agenda_at": meeting.starts_at - timedelta(days=lead.agenda),
                "registered": names["registered"], "apologies": names["apologies"], "tentative": names["tentative"],
-               "by_region": attendance_by_region(session, meeting)}
+               "by_region": attendance_by_region(session, meeting, network.language)}
     return context, files
 
 

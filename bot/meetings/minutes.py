@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from bot.config.networks import NetworkConfig
 from bot.meetings.attendance import record_presence
+from bot.outbound.templates import person_name
 from bot.people.recipients import members, role_holders
 from bot.store.models import Appendix, Attendance, Contact, Meeting, Minutes
 
@@ -68,11 +69,13 @@ def readers(session: Session, network: NetworkConfig) -> tuple[list[Contact], li
     return [c for c in members(session, network.slug) if c.id not in member_ids], consultants
 
 
-def attendance_lists(session: Session, meeting: Meeting) -> dict[str, list[str]]:
+def attendance_lists(session: Session, meeting: Meeting, lang: str = "da") -> dict[str, list[str]]:
     rows = session.exec(select(Attendance, Contact).join(Contact).where(Attendance.meeting_id == meeting.id)
                         .order_by(Contact.name)).all()
-    present = [c.name for a, c in rows if a.attended or (a.attended is None and a.status == "registered")]
-    absent = [c.name for a, c in rows if a.attended is False or (a.attended is None and a.status == "apologies")]
+    present = [person_name(c.name, lang) for a, c in rows
+               if a.attended or (a.attended is None and a.status == "registered")]
+    absent = [person_name(c.name, lang) for a, c in rows
+              if a.attended is False or (a.attended is None and a.status == "apologies")]
     return {"registered": present, "apologies": absent}
 
 

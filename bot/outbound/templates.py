@@ -85,3 +85,14 @@ def render(kind: str, lang: str, context: dict) -> Rendered:
     text = env.get_template(f"{lang}/{kind}.txt").render(context)
     html = env.get_template(f"{lang}/{kind}.html").render(context)
     return Rendered(subject=one_line(subject), text=text, html=html)
+
+
+@lru_cache(maxsize=8)
+def former_member(lang: str) -> str:
+    """How mail names a person `kkrbot gdpr forget` erased ("tidligere medlem"): templates/<lang>/_former-member.txt."""
+    return environment().get_template(f"{lang}/_former-member.txt").render().strip()
+
+
+def person_name(name: str, lang: str) -> str:
+    """A contact's name for mail; an erased contact has none and is a former member."""
+    return name or former_member(lang)

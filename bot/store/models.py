@@ -46,6 +46,7 @@ class Contact(SQLModel, table=True):
     active: bool = True
     delivery_disabled: bool = False
     bounces_cleared_at: Optional[datetime] = None  # bounces before this no longer count
+    erased_at: Optional[datetime] = None  # `kkrbot gdpr forget`: name and address gone, shown as "tidligere medlem"
     created_at: datetime
     updated_at: datetime
 
@@ -307,7 +308,7 @@ class AuditLog(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     at: datetime = Field(index=True)
-    actor: str  # an address, "system" or "admin"
+    actor: str = Field(index=True)  # an address, "system" or "admin"
     action: str
     network_slug: Optional[str] = None
     message_id: str = ""
@@ -352,3 +353,12 @@ class HeldPost(SQLModel, table=True):
     decided_at: Optional[datetime] = None
     decided_by: str = ""  # the secretary's address, "admin" (command line) or "system" (expiry)
     decision_reason: str = ""  # the reason given with Afvis / --reason
+
+
+class Erasure(SQLModel, table=True):
+    """A person `kkrbot gdpr forget` erased, named only by an HMAC of each of their addresses under
+    the token secret: enough to recognise them in contacts.csv again, never the address itself."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    address_hmac: str = Field(index=True)
+    at: datetime

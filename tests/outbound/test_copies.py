@@ -181,7 +181,7 @@ def test_rows_queued_before_the_upgrade_are_sent_unchanged(tmp_path, clock):
             envelope_from="it-netvaerk+bounce-x@lists.example.dk", message_id="<old@x>", raw=old_text,
             status="queued", attempts=0, next_attempt_at=now, deadline_at=now + timedelta(days=5), last_error="",
             created_at=now))
-    assert upgrade(engine) == ["0003", "0004", "0005", "0006", "0007", "0008c", "0008m"]
+    assert upgrade(engine) == ["0003", "0004", "0005", "0006", "0007", "0008c", "0008m", "0008g"]
     with Session(engine) as session:
         [row] = due(session, clock.now() + timedelta(seconds=1), 10)
         assert CopyMaker(None).parts(session, row) == (old_text,)

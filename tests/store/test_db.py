@@ -10,7 +10,7 @@ from bot.store.db import make_engine, pending_revisions, upgrade
 
 def test_migrations_create_exactly_the_models(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
-    assert upgrade(engine) == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008c", "0008m"]
+    assert upgrade(engine) == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008c", "0008m", "0008g"]
     assert pending_revisions(engine) == [] and upgrade(engine) == []
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []

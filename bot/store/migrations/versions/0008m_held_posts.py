@@ -1,7 +1,7 @@
 """held posts: moderation by the secretary, by reply or from the command line
 
 Revision ID: 0008m
-Revises: 0007
+Revises: 0008c
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
