@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import String, cast, false, func, literal, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from bot.privacy.person import Person
@@ -66,10 +66,23 @@ def their_jobs(person: Person):
     return select(SendJob.id).where(SendJob.inbound_id.in_(their_inbound(person)))
 
 
+def their_held(person: Person):
+    """Their posts held for moderation (by the From, or as mail they sent)."""
+    return select(HeldPost.id).where(or_(_lower_in(HeldPost.sender, person), HeldPost.inbound_id.in_(their_inbound(person))))
+
+
+def _requests_about_their_posts(person: Person):
+    """The moderation requests that quote their held posts (keyed `moderation-request:<held id>:<moderator>`)."""
+    key = literal("moderation-request:") + cast(HeldPost.id, String) + literal(":%")
+    return (select(OutboxMessage.id).join(HeldPost, OutboxMessage.dedupe_key.like(key))
+            .where(HeldPost.id.in_(their_held(person))))
+
+
 def their_outbox(person: Person):
-    """Mail to them, and the copies of their own relayed posts."""
+    """Mail to them, the copies of their own relayed posts, and the requests that quote their held posts."""
     return select(OutboxMessage.id).where(or_(_lower_in(OutboxMessage.recipient, person),
-                                              OutboxMessage.job_id.in_(their_jobs(person))))
+                                              OutboxMessage.job_id.in_(their_jobs(person)),
+                                              OutboxMessage.id.in_(_requests_about_their_posts(person))))
 
 
 
@@ -107,7 +120,8 @@ POLICIES: dict[str, Policy] = {
     "outboxpart": Policy(lambda p: OutboxPart.outbox_id.in_(their_outbox(p)), DELETE,
                          "where shared files go into their mail", "deleted"),
     "outboxmessage": Policy(lambda p: OutboxMessage.id.in_(their_outbox(p)), DELETE,
-                            "mails to them: kind, date, status (text of queued ones with --with-bodies)",
+                            "mails to them, and the moderation requests quoting their held posts: kind, date, "
+                            "status (text of queued ones with --with-bodies)",
                             "deleted"),
     "bounce": Policy(lambda p: or_(_lower_in(Bounce.address, p), _is_contact(Bounce.contact_id, p)), DELETE,
                      "bounces of their addresses", "deleted"),
@@ -115,7 +129,7 @@ POLICIES: dict[str, Policy] = {
                          "kept; their name and addresses in the text are replaced"),
     "auditlog": Policy(lambda p: _lower_in(AuditLog.actor, p), ANONYMISE, "audit entries naming them",
                        "anonymised: the actor becomes \"erased\", the Message-ID is cleared"),
-    "heldpost": Policy(lambda p: or_(_lower_in(HeldPost.sender, p), HeldPost.inbound_id.in_(their_inbound(p))),
+    "heldpost": Policy(lambda p: HeldPost.id.in_(their_held(p)),
                        DELETE, "their posts held for moderation: reason, status, dates",
                        "deleted with the mail they sent; a moderator's address in a kept row is replaced"),
     "configgeneration": Policy(None, KEEP, "-", "kept: digests of config files"),
