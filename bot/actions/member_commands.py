@@ -50,6 +50,7 @@ def change_setting(ctx, contact: Contact, name: str, kind: str) -> Outcome:
         if column == "paused":
             membership.paused_at = ctx.app.clock.now() if value else None
     ctx.session.flush()  # a post later in the same batch must see it
+    ctx.audit(f"setting-{name}", f"{name} for {ctx.network.slug}{' (already so)' if already else ''}")
     return ctx.outcome(HANDLED, f"{name} for {ctx.network.slug}{' (already so)' if already else ''}: "
                                 "confirmation sent", kind=kind)
 

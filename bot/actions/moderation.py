@@ -132,7 +132,7 @@ def post_view(held: HeldPost, row: InboundMessage, mail: ParsedMail) -> dict:
     sender = f"{held.sender_name} <{held.sender}>" if held.sender_name else held.sender
     return {"id": held.id, "sender": sender, "subject": held.subject, "excerpt": excerpt, "reason": held.reason,
             "received_at": row.received_at, "expires_at": held.expires_at, "size": row.size,
-            "attachments": [{"filename": a.filename or "(uden navn)", "size": a.size} for a in mail.attachments]}
+            "attachments": [{"filename": a.filename, "size": a.size} for a in mail.attachments]}
 
 
 # -- decisions ------------------------------------------------------------------------------

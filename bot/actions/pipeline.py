@@ -220,8 +220,8 @@ def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -
     row.state, row.outcome, row.reason = STATE_DONE, outcome.outcome, outcome.reason
     row.rule, row.kind, row.finished_at = outcome.rule, outcome.kind, now
     row.attempts += 1
-    audit(session, now, row.from_address or row.envelope_from, f"inbound-{outcome.outcome}",
-          network=row.network_slug, message_id=row.message_id, detail=outcome.reason)
+    audit(session, now, row.from_address or row.envelope_from, f"inbound-{outcome.outcome}",  # what kind of mail, never
+          network=row.network_slug, message_id=row.message_id, detail=outcome.kind or outcome.rule)  # its words
     return dict(id=row.id, network=row.network_slug, outcome=outcome.outcome, kind=outcome.kind,
                 rule=outcome.rule or None, reason=outcome.reason or None)
 

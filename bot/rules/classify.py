@@ -31,6 +31,7 @@ COMMAND_WORDS = {"hjælp": "help", "hjaelp": "help", "help": "help", "hjelp": "h
                  "afmeld": "unsubscribe", "unsubscribe": "unsubscribe", "avmeld": "unsubscribe",
                  "ingen kopi": "no-copy", "no copy": "no-copy", "kopi": "copy", "copy": "copy",
                  "pause": "pause", "genoptag": "resume", "resume": "resume", "gjenoppta": "resume"}
+SETTING_COMMANDS = {"no-copy", "copy", "pause", "resume"}  # ordinary words too: only in a fresh mail's subject
 ITEM_COMMAND = re.compile(r"^(dagsordenspunkt|agenda\s+item)\s*:\s*(?P<title>.*\S)\s*$", re.I)
 AUTO_SUBJECT = re.compile(  # the prefix and its colon, as the clients write it: "Fravær på mødet" is a post
     r"^\s*(autosvar|automatisk svar|fraværende|fravær|out of office|automatic reply|auto(matic)?[- ]?reply|"
@@ -211,6 +212,8 @@ def command(inbound: Inbound) -> Classification | None:
     if item:
         return Classification(COMMAND, "command-subject", {"command": "agenda-item", "title": item.group("title")})
     word = COMMAND_WORDS.get(" ".join(subject.lower().split()))  # "Ingen  kopi" is "ingen kopi"
+    if word in SETTING_COMMANDS and REPLY_PREFIX.match(inbound.mail.subject):
+        return None  # "SV: Pause" is Reply All in a list thread called "Pause", not a member pausing
     return Classification(COMMAND, "command-subject", {"command": word}) if word else None
 
 

@@ -255,7 +255,7 @@ def test_no_copy_leaves_out_the_author_only_and_copy_turns_it_back_on(app):
     assert [m.recipient for m in outbox(app, "settings")] == [SOREN[1], SOREN[1]]
 
 
-@pytest.mark.parametrize("subject, setting", [("no copy", "no-copy"), ("RE: resume", "resume"), ("SV: pause!", "pause"),
+@pytest.mark.parametrize("subject, setting", [("no copy", "no-copy"), ("resume", "resume"), ("pause!", "pause"),
                                               ("Kopi", "copy"), ("gjenoppta", "resume")])
 def test_the_settings_commands_in_danish_english_and_norwegian(app, subject, setting):
     inbound = row(app, deliver(app, mail(subject, body=GMAIL_QUOTE)))
@@ -303,3 +303,21 @@ def test_kkrbot_preview_shows_the_contact_list_with_its_file(config_dir):
     for text in ("Subject: Kontaktliste:", "Syddanmark (", "Lars Møller", "attachments: kontaktliste-it-teknik.csv"):
         assert text in result.stdout, text
     assert "Søren Ærø" not in result.stdout  # not on it-teknik
+
+
+@pytest.mark.parametrize("subject", ["SV: Pause", "Re: kopi", "AW: Resume"])
+def test_reply_all_in_a_list_thread_named_like_a_setting_is_a_post_and_changes_nothing(app, subject):
+    inbound = row(app, deliver(app, mail(subject, sender=SOREN, body="Enig, lad os holde pause til januar.\r\n")))
+    assert inbound.outcome == "handled" and inbound.kind == "post", (inbound.kind, inbound.reason)
+    assert outbox(app, "settings") == []
+
+
+def test_a_setting_change_is_in_the_audit_log_with_who_and_which_mail(app):
+    from sqlmodel import Session, select
+
+    from bot.store.models import AuditLog
+    deliver(app, mail("pause", sender=SOREN))
+    with Session(app.engine) as session:
+        entries = session.exec(select(AuditLog).where(AuditLog.action == "setting-pause")).all()
+    assert [(e.actor, e.network_slug) for e in entries] == [(SOREN[1], "it-netvaerk")]
+    assert entries[0].message_id

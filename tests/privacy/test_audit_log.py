@@ -53,3 +53,21 @@ def test_an_opt_out_and_the_chairs_answer_are_audited(tmp_path, clock):
         did = {(e.actor, e.action, e.message_id) for e in session.exec(select(AuditLog))}
     assert (chair, "agenda-approve", "<approve@kl.example.dk>") in did
     assert (member, "opt-out", "<optout@odense.example.dk>") in did
+
+
+def test_an_audit_entry_never_holds_words_from_the_mail(app):
+    """The inbound outcome's reason may quote the mail ("first word 'hvornår'"); its audit entry names the kind."""
+    from sqlmodel import Session, select
+
+    from bot.store.models import AuditLog
+    from tests.support import corpus
+    from tests.support.inbound import add_meeting, deliver, issue_token, row
+
+    member = ("Søren Ærø", "soren.aero@aarhus.example.dk")
+    meeting = add_meeting(app, "it-netvaerk", "2027-10-07")
+    token = issue_token(app, member[1], "invitation", meeting_id=meeting)
+    inbound = row(app, deliver(app, corpus.load("answer-unknown-word.eml", token, member)))
+    assert "hvornår" in inbound.reason  # what the administrator sees in `kkrbot inbox`
+    with Session(app.engine) as session:
+        details = [e.detail for e in session.exec(select(AuditLog))]
+    assert details and not any("hvornår" in d for d in details), details
