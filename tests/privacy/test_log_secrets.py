@@ -13,7 +13,9 @@ from bot.config.settings import load_settings
 from bot.core.logs import LOGGER_NAME
 from bot.store.models import IssuedToken, OutboxMessage
 from tests.privacy.year import live_a_year, make_app
-from tests.support.config import free_port, make_config
+from tests.servers.smtp_sink import SmtpSink
+from tests.support import corpus
+from tests.support.config import free_port, imap_env, make_config
 from tests.support.process import BotProcess, post
 
 SECRET = "tokensecret-" + "k" * 40
@@ -74,3 +76,26 @@ def test_the_running_bot_logs_no_secret_token_or_password(tmp_path):
         assert leaks(bot.log(), app) == []
     finally:
         app.engine.dispose()
+
+
+def test_the_bot_logging_in_with_passwords_logs_neither(tmp_path, mailbox):
+    """IMAP to the real Dovecot and SMTP to a sink that requires AUTH, both with passwords, at debug level."""
+    smtp_password = "smtp-pa55word-" + "q" * 12
+    with SmtpSink(free_port(), password=("bot", smtp_password)) as sink:
+        env = (f"TOKEN_SECRET={SECRET}\n" + imap_env(mailbox) +
+               f"SMTP_HOST=127.0.0.1\nSMTP_PORT={sink.port}\nSMTP_TLS=none\nSMTP_USER=bot\n"
+               f"SMTP_PASSWORD={smtp_password}\n")
+        config = make_config(tmp_path, env=env, bot_toml={"log_level": '"debug"', "inbound": '"imap"',
+                                                          "outbound": '"smtp"'})
+        bot = BotProcess(config)
+        try:
+            bot.first_line()
+            mailbox.append(corpus.load("post-utf8.eml", sender=("Mette Østergaard", "mette.ostergaard@herning.example.dk")))
+            bot.wait_for_log("event=sent", timeout=60)
+        finally:
+            bot.stop()
+        assert sink.received  # it logged in to both servers with the passwords
+    log = bot.log()
+    assert "event=imap" in log
+    for secret in (mailbox.password, smtp_password, SECRET):
+        assert secret not in log

@@ -7,7 +7,8 @@ chosen reply (Exchange's SendAs and quota refusals).
 
 With `xoauth2=(key, user)` it requires AUTH XOAUTH2 (RFC 7628's predecessor, as Exchange
 Online and Gmail speak it) and checks the bearer token: an HS256 JWT signed with `key`
-whose `sub` and SASL `user=` are both `user`, not expired.
+whose `sub` and SASL `user=` are both `user`, not expired. With `password=(user, password)` it
+requires AUTH PLAIN or LOGIN with them, as a submission server does.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from email.message import EmailMessage
 
 import jwt
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 @dataclass
@@ -105,10 +106,21 @@ class XOAuth2SinkHandler(SinkHandler):
         return claims.get("sub") == self.user
 
 
+def password_check(user: str, password: str):
+    """aiosmtpd's authenticator for AUTH PLAIN / LOGIN: exactly this user and password."""
+    def check(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        given = auth_data if isinstance(auth_data, LoginPassword) else None
+        ok = given is not None and (given.login, given.password) == (user.encode(), password.encode())
+        return AuthResult(success=ok, handled=False)
+    return check
+
+
 class SmtpSink:
-    def __init__(self, port: int, xoauth2: tuple[bytes, str] | None = None):
+    def __init__(self, port: int, xoauth2: tuple[bytes, str] | None = None, password: tuple[str, str] | None = None):
         self.handler = XOAuth2SinkHandler(*xoauth2) if xoauth2 else SinkHandler()
-        options = dict(auth_required=True, auth_require_tls=False) if xoauth2 else {}
+        options = dict(auth_required=True, auth_require_tls=False) if xoauth2 or password else {}
+        if password:
+            options["authenticator"] = password_check(*password)
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=port, **options)
 
     def __enter__(self) -> "SmtpSink":
