@@ -97,7 +97,8 @@ def entra_source(secrets: Secrets) -> CachedSource:
             raise
         except Exception as error:  # noqa: BLE001 - msal raises ValueError, requests errors, ...
             application.clear()
-            raise TokenError(f"OAUTH2_TENANT_ID: no token from {authority}: {_one_line(error)}") from None
+            raise TokenError(f"OAUTH2_TENANT_ID / OAUTH2_AUTHORITY: no token from {authority} "
+                             f"(the tenant, or the way there): {_one_line(error)}") from None
         if "access_token" not in result:
             raise TokenError(_entra_refusal(result, credential_setting))
         return result["access_token"], float(result.get("expires_in") or 3600)
