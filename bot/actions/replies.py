@@ -18,6 +18,7 @@ from bot.core.logs import log_event
 from bot.outbound.compose import AUTO_REPLIED, Letter, Recipient, compose
 from bot.outbound.outbox import enqueue
 from bot.people.recipients import sender_recipient
+from bot.store.db import serialize_on
 from bot.store.models import OutboxMessage
 
 DAILY_CAP = 10  # automatic answers to one person a day: the last guard against mail loops and floods
@@ -56,6 +57,9 @@ def refusal(ctx, reason: str, detail: str = "", to: Recipient | None = None) -> 
                  tag=reason, to=to)
 
 
+CAP_LOCK = 0x6B6B7201  # advisory lock namespace: the daily cap of one mailbox
+
+
 def answered_today(ctx, address: str) -> int:
     """Answers queued to `address`'s mailbox in the last 24 hours, those of this batch included.
     Sub-addresses count as their mailbox (victim+1@, victim+2@ are one victim)."""
@@ -63,6 +67,8 @@ def answered_today(ctx, address: str) -> int:
     since = ctx.app.clock.now() - timedelta(days=1)
     local, _, domain = address.lower().rpartition("@")
     mailbox = local.split("+", 1)[0]
+    # Two processes answering one person at once would each count 9 and each add the 10th.
+    serialize_on(ctx.session, CAP_LOCK, f"{mailbox}@{domain}")
     tagged = mailbox.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "+%@" + domain
     query = select(func.count()).select_from(OutboxMessage).where(
         or_(OutboxMessage.recipient == f"{mailbox}@{domain}", OutboxMessage.recipient.like(tagged, escape="\\")),

@@ -20,6 +20,7 @@ from bot.meetings import cycle
 from bot.meetings.sync import SyncReport
 from bot.outbound import admin_notices
 from bot.people.contacts import ImportReport
+from bot.store import leases
 from bot.store.blobs import read_heads
 from bot.store.models import (
     AgendaItem,
@@ -65,14 +66,28 @@ def print_status(app: App) -> None:
         console.print(networks)
         for line in skipped:
             console.print(f"skipped: {shown(line)}")
-        inbound = dict(session.exec(select(func.coalesce(InboundMessage.outcome, "pending"), func.count())
-                                    .group_by(func.coalesce(InboundMessage.outcome, "pending"))).all())
+        inbound = {outcome or "pending": count for outcome, count in session.exec(
+            select(InboundMessage.outcome, func.count()).group_by(InboundMessage.outcome)).all()}
         outbox = dict(session.exec(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
         events = admin_notices.unreported(session)
     console.print("inbound: " + (", ".join(f"{k} {v}" for k, v in sorted(inbound.items())) or "none"))
     console.print("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(outbox.items())) or "none"))
     unsent = "" if app.settings.admin_address else " (admin_address is not set: no notice is sent)"
     console.print(f"administrator events not yet reported: {events}{unsent}")
+    for line in lease_lines(app, now):
+        console.print(line)
+
+
+def lease_lines(app: App, now) -> list[str]:
+    """Who reads each IMAP mailbox and who ran the shared jobs last (several processes on one
+    database); an expired lease means its holder stopped renewing it: another takes it over."""
+    lines = []
+    for lease in leases.current(app.engine):
+        state = f"until {_local(app, lease.expires_at)}" if lease.expires_at > now else "expired"
+        what = "IMAP lease" if lease.name.startswith("imap:") else "job lease"
+        lines.append(f"{what} {shown(lease.name)}: {shown(lease.holder)} (since {_local(app, lease.acquired_at)}, "
+                     f"{state})")
+    return lines
 
 
 def _outlook(app: App, session: Session, slug: str, meeting: Meeting):

@@ -271,7 +271,9 @@ class OutboxMessage(SQLModel, table=True):
     raw: bytes = Field(sa_column=_blob())
     status: str = Field(default="queued", index=True)  # queued, sent, failed, bounced, expired
     attempts: int = 0
+    # While a process sends the row, next_attempt_at is the end of its claim (bot/outbound/outbox.py).
     next_attempt_at: datetime
+    claimed_by: str = ""  # the process sending it now; "" once its result is recorded
     deadline_at: datetime
     last_error: str = ""
     created_at: datetime
@@ -323,3 +325,14 @@ class ConfigGeneration(SQLModel, table=True):
     source: str  # start or reload
     networks_digest: str  # SHA-256 of networks.toml as it was applied
     bot_digest: str  # of bot.toml: a running bot says so when only a restart can apply it
+
+
+class Lease(SQLModel, table=True):
+    """Work that one process at a time does, among several on one database (bot/store/leases.py):
+    the IMAP connection of a mailbox, a scheduled job's run. It passes to another process when
+    `expires_at` goes by without the holder renewing it."""
+
+    name: str = Field(primary_key=True)  # e.g. imap:bot@mail.example.dk/INBOX, job:meeting-cycle
+    holder: str  # host/instance of the process (bot.config.settings.Settings.process_name)
+    acquired_at: datetime
+    expires_at: datetime
