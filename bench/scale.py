@@ -3,8 +3,8 @@
 Run by `python -m bench` inside scripts/with-postgres (KKRBOT_TEST_DATABASE_URL names the cluster):
 
 ingest_msgs_per_s_pg_3proc        the ingest backlog (bench/backlog.py: posts, commands, answers,
-                                  auto-replies, bounces) sent to the three receivers in turn, from the
-                                  first mail until every one is decided
+                                  auto-replies, bounces) sent to the three receivers over 4 connections
+                                  each, from the first mail until every one is decided
 fanout_recipients_per_s_pg_3proc  the fan-out posts (20 small, one with 5 MB) to 1,000 members, sent to
                                   the three receivers in turn, from the first post until the sink holds
                                   every copy
@@ -18,6 +18,7 @@ import os
 import smtplib
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes
 from email.utils import getaddresses
 from pathlib import Path
@@ -32,6 +33,7 @@ from tests.support.config import free_port
 from tests.support.process import BotProcess
 
 PROCESSES = 3
+LANES = 4  # connections per receiver, as bench/receive.py and the proof's MTA use
 
 
 class Cluster:
@@ -60,12 +62,16 @@ class Cluster:
         raise SystemExit(f"scale bench: {sql} did not reach {target} within {timeout} s")
 
     def send(self, mails: list[tuple[str, list[str], bytes]]) -> None:
-        """Each mail to the next process's receiver, as a mail server with three transport targets does."""
-        clients = [smtplib.SMTP("127.0.0.1", port) for port in self.ports]
-        for n, (sender, recipients, raw) in enumerate(mails):
-            clients[n % PROCESSES].sendmail(sender, recipients, raw)
-        for client in clients:
-            client.quit()
+        """The mails spread over the three receivers, LANES connections each, as a mail server with three
+        transport targets delivers a queue (each 250 waits for its durable commit)."""
+        lanes = [(self.ports[n % PROCESSES], mails[n::PROCESSES * LANES]) for n in range(PROCESSES * LANES)]
+
+        def lane(port: int, part: list[tuple[str, list[str], bytes]]) -> None:
+            with smtplib.SMTP("127.0.0.1", port) as client:
+                for sender, recipients, raw in part:
+                    client.sendmail(sender, recipients, raw)
+        with ThreadPoolExecutor(len(lanes)) as pool:
+            list(pool.map(lambda args: lane(*args), lanes))
 
     def stop(self) -> None:
         for bot in self.bots:
