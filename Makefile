@@ -9,8 +9,10 @@ STAMP := $(VENV)/.installed
 # Debian packages the test fixtures start for real: Dovecot (IMAP), khal (a calendar client), mutt (opens
 # the demo's Maildir as a user would).
 TEST_SYSTEM_PACKAGES := dovecot-imapd openssl khal mutt
+# The PostgreSQL server (initdb, pg_ctl, pg_dump) that `make test-postgres` starts a throwaway cluster of.
+POSTGRES_SYSTEM_PACKAGES := postgresql
 
-.PHONY: run test bench proof demo venv system-packages lock clean
+.PHONY: run test test-postgres proof-postgres bench proof demo venv system-packages lock clean
 
 run: venv
 	$(BIN)/kkrbot run
@@ -20,7 +22,21 @@ test: venv system-packages
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The whole suite again on PostgreSQL (issue 13): scripts/with-postgres starts a throwaway cluster on a
+# free loopback port as an unprivileged user and removes it afterwards; each test gets its own database.
+# Tests marked sqlite_only are deselected there, postgres_only ones run only there.
+test-postgres: venv system-packages
+	@scripts/ensure-system-packages $(POSTGRES_SYSTEM_PACKAGES)
+	$(BIN)/lint-imports --no-cache
+	PG_FSYNC=off scripts/with-postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The three-process test at full size: 2,000 mails, three `kkrbot run` on one PostgreSQL, one SIGKILLed.
+proof-postgres: venv system-packages
+	@scripts/ensure-system-packages $(POSTGRES_SYSTEM_PACKAGES)
+	SCALE_MAILS=2000 PG_FSYNC=off scripts/with-postgres $(BIN)/python -m pytest -s tests/test_scale.py
+
 bench: venv system-packages
+	@scripts/ensure-system-packages $(POSTGRES_SYSTEM_PACKAGES)
 	$(BIN)/python -m bench
 
 # The crash campaign (issue 9): 2,000 mails through a real `kkrbot run` killed 20 times; fails on any

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench import bigpost, cycle, fanout, ingest, receive
 from bench.common import workdir
@@ -36,7 +38,8 @@ def show(figures: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes: checks the benches work (make test)")
-    sizes = QUICK if parser.parse_args().quick else FULL
+    quick = parser.parse_args().quick
+    sizes = QUICK if quick else FULL
     require_dovecot()
     with DovecotServer(workdir() / "dovecot") as server:
         show(ingest.ingest(server, sizes.backlog, sizes.runs))
@@ -47,6 +50,18 @@ def main() -> None:
     show(receive.while_relaying(sizes.received, sizes.runs))
     show(receive.durable_cost(sizes.received, sizes.runs))
     show(cycle.cycle_year(sizes.runs, sizes.cycle_months))
+    if not quick:
+        scale(sizes)
+
+
+def scale(sizes: Sizes) -> None:
+    """Three processes on PostgreSQL (bench/scale.py), on a throwaway cluster: the same sizes as
+    ingest_msgs_per_s and fanout_recipients_per_s above, so the lines compare within one run."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "with-postgres"
+    done = subprocess.run([str(script), sys.executable, "-m", "bench.scale", f"--backlog={sizes.backlog}",
+                           f"--members={sizes.members}", f"--small-posts={sizes.small_posts}"])
+    if done.returncode != 0:
+        raise SystemExit(f"the PostgreSQL bench failed ({done.returncode})")
 
 
 if __name__ == "__main__":

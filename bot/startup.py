@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from bot.app import App
@@ -29,7 +30,7 @@ from bot.meetings.sync import SyncReport, sync_config
 from bot.people.contacts import ContactsError, apply_rows, read_rows
 from bot.people.forgotten import without_forgotten
 from bot.store.audit import ADMIN, audit
-from bot.store.db import pending_revisions, session_scope, upgrade
+from bot.store.db import exclusive, make_engine, pending_revisions, session_scope, upgrade
 from bot.store.models import Alias, ConfigGeneration, Contact
 
 
@@ -117,9 +118,11 @@ def _known_addresses(settings: Settings) -> _Known:
 
 
 def _database_addresses(settings: Settings) -> set[str]:
+    """The contacts in the database; none when there is no database yet, or it cannot be reached
+    (a PostgreSQL server that is down): the check then reads the CSV, as before the first start."""
     if settings.database_url.startswith("sqlite") and not Path(settings.database_url.split("///", 1)[-1]).exists():
         return set()
-    app_engine = App.create(settings).engine
+    app_engine = make_engine(settings.database_url, settings.processing.busy_timeout_ms)
     try:
         if not inspect(app_engine).has_table("contact"):
             return set()
@@ -127,12 +130,21 @@ def _database_addresses(settings: Settings) -> set[str]:
             contacts = session.exec(select(Contact.email).where(Contact.active == True)).all()  # noqa: E712
             aliases = session.exec(select(Alias.address)).all()
         return set(contacts) | set(aliases)
+    except OperationalError as error:
+        log_event("config_check_database_unreachable", error=type(error).__name__)
+        return set()
     finally:
         app_engine.dispose()
 
 
 def prepare_database(app: App) -> ConfigGeneration:
-    """Migrate; on the first start import contacts.csv; apply the config (one transaction)."""
+    """Migrate; on the first start import contacts.csv; apply the config (one transaction).
+    One process at a time, when several start together on one PostgreSQL database."""
+    with exclusive(app.engine):
+        return _prepare_database(app)
+
+
+def _prepare_database(app: App) -> ConfigGeneration:
     digests = config_digests(app.settings.config_dir)
     applied = upgrade(app.engine)
     if applied:

@@ -14,8 +14,28 @@ from bot.config.settings import load_settings
 from bot.core.clock import FixedClock
 from bot.startup import prepare_database
 from tests.support.config import imap_env, make_config
+from tests.support.postgres import on_postgres, release_databases
 
 _skipped: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (never skip) what does not apply to the database under test: `sqlite_only` tests
+    (pragmas, file modes, the online backup) on PostgreSQL, `postgres_only` ones on SQLite."""
+    other = "sqlite_only" if on_postgres() else "postgres_only"
+    kept = [item for item in items if other not in item.keywords]
+    gone = [item for item in items if other in item.keywords]
+    if gone:
+        config.hook.pytest_deselected(items=gone)
+        items[:] = kept
+
+
+@pytest.fixture(autouse=True)
+def _fresh_databases():
+    """On PostgreSQL, a test's databases are emptied (or dropped) after it, for the next test."""
+    yield
+    if on_postgres():
+        release_databases()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -4,22 +4,23 @@ from __future__ import annotations
 import sqlite3
 import time
 
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot.config.settings import load_settings
 from tests.support.config import free_port, make_config
+from tests.support.postgres import database_rows
 from tests.support.process import BotProcess, kkrbot, post
-
-
-def database_rows(tmp_path, query: str) -> list[tuple]:
-    with sqlite3.connect(tmp_path / "var" / "kkrbot.sqlite3") as db:
-        return db.execute(query).fetchall()
 
 
 def test_run_receives_a_mail_and_shows_it_in_status_and_inbox(tmp_path):
     port = free_port()
     config = make_config(tmp_path, port=port)
+    database = make_url(load_settings(config, environ={}).database_url).render_as_string(hide_password=True)
     bot = BotProcess(config)
     try:
         line = bot.first_line()
-        assert f"smtp://127.0.0.1:{port}" in line and "kkrbot.sqlite3" in line and "maildir" in line
+        assert f"smtp://127.0.0.1:{port}" in line and f"database {database};" in line and "maildir" in line
         assert "senders not verified (no authserv_id in bot.toml)" in line  # the shipped demo has no mail server
         post(port)
         bot.wait_for_log("event=outcome")
@@ -30,11 +31,22 @@ def test_run_receives_a_mail_and_shows_it_in_status_and_inbox(tmp_path):
         assert "Erfaringer med FMK" in inbox.stdout and "mette.ostergaard@herning.example.dk" in inbox.stdout
     finally:
         assert bot.stop() == 0  # Ctrl-C stops it cleanly
+    assert "event=stopped" in bot.log()
+
+
+@pytest.mark.sqlite_only  # the files kkrbot makes under data_dir; on PostgreSQL TOKEN_SECRET is set
+def test_run_keeps_the_database_file_and_the_token_secret_private(tmp_path):
+    port = free_port()
+    config = make_config(tmp_path, port=port)
+    bot = BotProcess(config)
+    try:
+        bot.first_line()
+    finally:
+        assert bot.stop() == 0
     secret = tmp_path / "var" / "token_secret"
     assert secret.stat().st_mode & 0o777 == 0o600
     database = tmp_path / "var" / "kkrbot.sqlite3"
     assert database.stat().st_mode & 0o077 == 0  # the database is the bot's user's alone
-    assert "event=stopped" in bot.log()
 
 
 def test_a_message_stored_but_not_finished_before_sigkill_is_handled_once_after_restart(tmp_path):
@@ -60,11 +72,10 @@ def test_a_message_stored_but_not_finished_before_sigkill_is_handled_once_after_
     assert restarted.log().count("event=outcome") == 1
 
 
+@pytest.mark.sqlite_only  # another writer's BEGIN IMMEDIATE
 def test_a_locked_database_is_reported_at_the_first_451_without_the_database(tmp_path):
     import mailbox
     import smtplib
-
-    import pytest
 
     port = free_port()
     config = make_config(tmp_path, port=port, bot_toml={"processing.busy_timeout_ms": "200"})

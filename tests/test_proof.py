@@ -6,6 +6,8 @@ doubled outside the one-batch window (proof/verdict.py says how that is judged).
 """
 from __future__ import annotations
 
+import pytest
+
 import re
 import subprocess
 import sys
@@ -18,6 +20,7 @@ KINDS = ("post", "post_two_lists", "big_post", "help", "token_leaver", "token_wr
          "auto_reply", "bounce", "non_member")
 
 
+@pytest.mark.sqlite_only  # the campaign reads the SQLite file; tests/test_scale.py is PostgreSQL's
 def test_a_short_crash_campaign_loses_nothing_and_doubles_nothing_outside_the_window(tmp_path):
     done = subprocess.run([sys.executable, "-m", "proof", *SHORT, "--workdir", str(tmp_path)],
                           capture_output=True, text=True, timeout=240)

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, or_, select
+from sqlmodel.sql.expression import Select
 
 from bot.actions.handlers import IGNORED, REJECTED, Context, Outcome, handle
 from bot.app import App
@@ -49,14 +50,11 @@ class Gate(Protocol):
     def wait_idle(self, timeout: float) -> None: ...
 
 
-def due_ids(app: App, limit: int = 100) -> list[int]:
-    now = app.clock.now()
-    query = (select(InboundMessage.id)
-             .where(InboundMessage.state == STATE_NEW,
-                    or_(InboundMessage.next_attempt_at == None, InboundMessage.next_attempt_at <= now))  # noqa: E711
-             .order_by(InboundMessage.id).limit(limit))
-    with Session(app.engine) as session:
-        return list(session.exec(query))
+def _due(now) -> Select:
+    return (select(InboundMessage)
+            .where(InboundMessage.state == STATE_NEW,
+                   or_(InboundMessage.next_attempt_at == None, InboundMessage.next_attempt_at <= now))  # noqa: E711
+            .order_by(InboundMessage.id))
 
 
 def process_pending(app: App, limit: int = 100, gate: Gate | None = None) -> int:
@@ -65,41 +63,47 @@ def process_pending(app: App, limit: int = 100, gate: Gate | None = None) -> int
     while True:
         if gate is not None:
             gate.wait_idle(GATE_WAIT_SECONDS)
-        ids = due_ids(app, limit)
-        if not ids:
-            break
-        finished = process_batch(app, ids, gate)
+        finished, claimed = process_batch(app, limit, gate)
         done += finished
-        if len(ids) < limit and finished == len(ids):
+        if claimed < limit and finished == claimed:
             break
     return done
 
 
-def process_batch(app: App, ids: list[int], gate: Gate | None = None) -> int:
-    """Decide the batch in one transaction: outcomes and effects commit together; return how
-    many were decided (fewer when the gate asked for the write lock).
+def process_batch(app: App, limit: int, gate: Gate | None = None) -> tuple[int, int]:
+    """Claim up to `limit` due messages and decide them in one transaction: outcomes and effects
+    commit together; return how many were decided (fewer when the gate asked for the write lock)
+    and how many were claimed.
 
+    The claim is the transaction's row lock (FOR UPDATE SKIP LOCKED on PostgreSQL): another bot
+    process on the same database takes the next messages instead of waiting for these, and a
+    process that dies mid-batch lets them go with its connection. SQLite has one writer anyway.
     If any message raises, the whole batch rolls back and each message is done again
     on its own, so only the bad one fails and nothing is applied twice.
     """
     pause_point("before-process")
+    claimed: list[int] = []
     try:
         with session_scope(app.engine, autoflush=False) as session:
             finished, largest = [], 0
-            for row in _new_rows(session, ids):
+            rows = list(session.exec(_due(app.clock.now()).limit(limit).with_for_update(skip_locked=True)))
+            claimed = [row.id for row in rows]
+            for row in rows:
                 finished.append(_finish(app, session, row, decide(app, session, row)))
                 largest = max(largest, row.size)
                 if gate is not None and gate.pending():
                     break
     except Exception:  # noqa: BLE001 - retried one by one below
-        for inbound_id in ids:
+        if not claimed:
+            raise  # the claim itself failed: the database, not a message (the worker tells of it)
+        for inbound_id in claimed:
             _process_alone(app, inbound_id)
-        return len(ids)
+        return len(claimed), len(claimed)
     if largest > memory.LARGE_BYTES:
         memory.give_back()
     for line in finished:
         log_event("outcome", **line)
-    return len(finished)
+    return len(finished), len(claimed)
 
 
 def _process_alone(app: App, inbound_id: int) -> None:
@@ -115,9 +119,9 @@ def _process_alone(app: App, inbound_id: int) -> None:
 
 
 def _new_rows(session: Session, ids: list[int]) -> list[InboundMessage]:
-    """The rows still to do; locked on PostgreSQL so two workers never take the same one."""
+    """The rows still to do, locked so that no other process takes them meanwhile."""
     query = (select(InboundMessage).where(InboundMessage.id.in_(ids), InboundMessage.state == STATE_NEW)
-             .order_by(InboundMessage.id).with_for_update())
+             .order_by(InboundMessage.id).with_for_update(skip_locked=True))
     return list(session.exec(query))
 
 

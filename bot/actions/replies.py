@@ -18,6 +18,7 @@ from bot.core.logs import log_event
 from bot.outbound.compose import AUTO_REPLIED, Attachment, Letter, Recipient, compose
 from bot.outbound.outbox import enqueue
 from bot.people.recipients import sender_recipient
+from bot.store.db import serialize_on
 from bot.store.models import OutboxMessage
 
 DAILY_CAP = 10  # automatic answers to one person a day: the last guard against mail loops and floods
@@ -56,6 +57,9 @@ def refusal(ctx, reason: str, detail: str = "", to: Recipient | None = None) -> 
                  tag=reason, to=to)
 
 
+CAP_LOCK = 0x6B6B7201  # advisory lock namespace: the daily cap of one mailbox
+
+
 def within_daily_limit(session: Session, now: datetime, recipient: Recipient, kind: str) -> bool:
     """May one more answer go to `recipient` today? 10 to a contact, 1 to an address we do not know.
     Mail that answers a stored mail later (a moderation result) counts the same way, under `reply:` keys."""
@@ -73,6 +77,8 @@ def answered_today(session: Session, now: datetime, address: str) -> int:
     since = now - timedelta(days=1)
     local, _, domain = address.lower().rpartition("@")
     mailbox = local.split("+", 1)[0]
+    # Two processes answering one person at once would each count 9 and each add the 10th.
+    serialize_on(session, CAP_LOCK, f"{mailbox}@{domain}")
     tagged = mailbox.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "+%@" + domain
     query = select(func.count()).select_from(OutboxMessage).where(
         or_(OutboxMessage.recipient == f"{mailbox}@{domain}", OutboxMessage.recipient.like(tagged, escape="\\")),

@@ -138,9 +138,11 @@ def config_reload(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply pending database migrations."""
-    from bot.store.db import upgrade
+    from bot.store.db import exclusive, upgrade
 
-    applied = upgrade(_app(ctx).engine)
+    engine = _app(ctx).engine
+    with exclusive(engine):  # not while a starting bot process migrates the same database
+        applied = upgrade(engine)
     typer.echo(f"applied {', '.join(applied)}" if applied else "database is up to date")
 
 

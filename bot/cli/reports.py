@@ -21,6 +21,7 @@ from bot.meetings.sync import SyncReport
 from bot.outbound import admin_notices
 from bot.people.contacts import ImportReport
 from bot.privacy.retention import oldest_kept
+from bot.store import leases
 from bot.store.blobs import read_heads
 from bot.store.models import (
     AgendaItem,
@@ -66,8 +67,8 @@ def print_status(app: App) -> None:
         console.print(networks)
         for line in skipped:
             console.print(f"skipped: {shown(line)}")
-        inbound = dict(session.exec(select(func.coalesce(InboundMessage.outcome, "pending"), func.count())
-                                    .group_by(func.coalesce(InboundMessage.outcome, "pending"))).all())
+        inbound = {outcome or "pending": count for outcome, count in session.exec(
+            select(InboundMessage.outcome, func.count()).group_by(InboundMessage.outcome)).all()}
         outbox = dict(session.exec(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
         events = admin_notices.unreported(session)
         oldest = oldest_kept(session)
@@ -76,6 +77,8 @@ def print_status(app: App) -> None:
     unsent = "" if app.settings.admin_address else " (admin_address is not set: no notice is sent)"
     console.print(f"administrator events not yet reported: {events}{unsent}")
     console.print(_oldest_line(app, *oldest))
+    for line in lease_lines(app, now):
+        console.print(line)
 
 
 def _oldest_line(app: App, received, queued) -> str:
@@ -83,6 +86,18 @@ def _oldest_line(app: App, received, queued) -> str:
     parts = [f"received {_local(app, received)}" if received else "received none",
              f"outbox {_local(app, queued)}" if queued else "outbox none"]
     return f"oldest kept mail: {', '.join(parts)} (retention_days {app.settings.retention_days})"
+
+
+def lease_lines(app: App, now) -> list[str]:
+    """Who reads each IMAP mailbox and who ran the shared jobs last (several processes on one
+    database); an expired lease means its holder stopped renewing it: another takes it over."""
+    lines = []
+    for lease in leases.current(app.engine):
+        state = f"until {_local(app, lease.expires_at)}" if lease.expires_at > now else "expired"
+        what = "IMAP lease" if lease.name.startswith("imap:") else "job lease"
+        lines.append(f"{what} {shown(lease.name)}: {shown(lease.holder)} (since {_local(app, lease.acquired_at)}, "
+                     f"{state})")
+    return lines
 
 
 def _outlook(app: App, session: Session, slug: str, meeting: Meeting):

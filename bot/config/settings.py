@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,6 +36,9 @@ SECRET_KEYS = ("IMAP_HOST", "IMAP_PORT", "IMAP_USER", "IMAP_PASSWORD", "IMAP_TLS
                *OAUTH2_KEYS, "DATABASE_URL", "TOKEN_SECRET")
 TLS_MODES = ("starttls", "implicit", "none")
 AUTH_MODES = ("password", "xoauth2")
+# Per process, from the environment only (a systemd template unit sets them for each instance):
+# the receiver's port, over bot.toml, and the instance's name among several processes.
+RECEIVER_PORT_KEY, INSTANCE_KEY = "KKRBOT_RECEIVER_PORT", "KKRBOT_INSTANCE"
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ class Outbox:
     deadline_days: int = 5  # temporary failures are retried this long, then the administrator is told
     retry_base_seconds: int = 60  # the first retry after a temporary failure; doubling, at most 2 hours
     max_per_minute: int = 0  # mails handed to the server per minute (Exchange Online: 30); 0 = no limit
+    # How long a process's claim on a batch lasts: longer than sending a batch takes. When a process dies,
+    # the batch it had claimed goes to another process (or its own restart, which takes it back at once).
+    claim_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,7 @@ class Settings:
     networks: tuple[NetworkConfig, ...]
     secrets: Secrets
     retention_days: int = RETENTION_DEFAULT_DAYS  # the default for networks that set none
+    instance: str = ""  # KKRBOT_INSTANCE: this process's name among several on one database
 
     @property
     def contacts_file(self) -> Path:
@@ -126,7 +134,25 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        return self.secrets.get("DATABASE_URL") or f"sqlite:///{self.data_dir / 'kkrbot.sqlite3'}"
+        """DATABASE_URL, else the SQLite file under data_dir. `postgresql://` means psycopg 3,
+        the driver kkrbot ships (SQLAlchemy would otherwise look for psycopg2)."""
+        url = self.secrets.get("DATABASE_URL") or f"sqlite:///{self.data_dir / 'kkrbot.sqlite3'}"
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+psycopg://" + url[len(plain):]
+        return url
+
+    @property
+    def on_postgresql(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    @property
+    def process_name(self) -> str:
+        """Who holds a lease or a claim: host and instance, stable across restarts of one instance, so a
+        restarted process takes back at once what it held. SQLite has one process: "main". On PostgreSQL
+        without KKRBOT_INSTANCE, host and pid: two processes must never share a name."""
+        default = "main" if not self.on_postgresql else f"pid{os.getpid()}"
+        return f"{socket.gethostname()}/{self.instance or default}"
 
     @property
     def token_secret_file(self) -> Path:
@@ -181,7 +207,7 @@ def load_settings(config_dir: Path, environ: dict | None = None) -> Settings:
         authserv_id=top.text("authserv_id", ""),
         inbound=top.choice("inbound", ("smtp", "imap"), "smtp"),
         outbound=top.choice("outbound", ("maildir", "smtp"), "maildir"),
-        receiver=_receiver(top),
+        receiver=_receiver(top, os.environ if environ is None else environ, problems),
         limits=_limits(top),
         processing=_processing(top),
         imap=_imap(top),
@@ -190,6 +216,7 @@ def load_settings(config_dir: Path, environ: dict | None = None) -> Settings:
         networks=load_networks(config_dir / "networks.toml", problems, timezone),
         secrets=_secrets(config_dir, environ, problems),
         retention_days=top.integer("retention_days", RETENTION_DEFAULT_DAYS, RETENTION_MIN_DAYS, RETENTION_MAX_DAYS),
+        instance=(os.environ if environ is None else environ).get(INSTANCE_KEY, ""),
     )
     top.reject_unknown()
     _check_cross(settings, problems)
@@ -227,10 +254,16 @@ def _section(top: Table, key: str) -> Table:
     return top.child(key, top.subtable(key), header=key)
 
 
-def _receiver(top: Table) -> Receiver:
+def _receiver(top: Table, environ, problems: Problems) -> Receiver:
     sub = _section(top, "receiver")
     receiver = Receiver(host=sub.text("host", Receiver.host), port=sub.integer("port", Receiver.port, 1, 65535))
     sub.reject_unknown()
+    override = environ.get(RECEIVER_PORT_KEY)
+    if override:  # each of several processes on one machine listens on its own port
+        if not override.isdigit() or not 1 <= int(override) <= 65535:
+            problems.add("environment", f"key {RECEIVER_PORT_KEY}", f"{override!r} is not a port number")
+        else:
+            receiver = Receiver(host=receiver.host, port=int(override))
     return receiver
 
 
@@ -258,7 +291,8 @@ def _outbox(top: Table) -> Outbox:
                     batch_size=sub.integer("batch_size", Outbox.batch_size, 1, 5000),
                     deadline_days=sub.integer("deadline_days", Outbox.deadline_days, 1, 30),
                     retry_base_seconds=sub.integer("retry_base_seconds", Outbox.retry_base_seconds, 1, 3600),
-                    max_per_minute=sub.integer("max_per_minute", Outbox.max_per_minute, 0, 100_000))
+                    max_per_minute=sub.integer("max_per_minute", Outbox.max_per_minute, 0, 100_000),
+                    claim_seconds=sub.integer("claim_seconds", Outbox.claim_seconds, 5, 86400))
     sub.reject_unknown()
     return outbox
 
@@ -319,6 +353,11 @@ def _check_cross(settings: Settings, problems: Problems) -> None:
              if secrets.get(key) == "xoauth2" and part in (settings.inbound, settings.outbound)]
     if using:
         _check_oauth2(secrets, f"{using[0]} = xoauth2", env_file, problems)
+    if settings.on_postgresql and not settings.secrets.get("TOKEN_SECRET"):
+        # A secret generated under one process's data_dir would not be the others': every reply
+        # to mail another process sent would then fail to authenticate.
+        problems.add(env_file, "key TOKEN_SECRET", "is required with PostgreSQL (DATABASE_URL): every bot process "
+                     "must use the same one, so set it in the environment or .env")
 
 
 def _check_oauth2(secrets: Secrets, why: str, env_file: str, problems: Problems) -> None:

@@ -34,6 +34,7 @@ from bot.core.pause import pause_point
 from bot.inbound.arrivals import Arrival, ImapOrigin, record_gone, store_all
 from bot.inbound.imap_routing import route_message
 from bot.mailauth.oauth2 import TokenSource, log_in_with_token, shared_source
+from bot.store import leases
 from bot.store.db import session_scope
 from bot.store.models import STATE_DONE, AdminEvent, ImapCursor, InboundMessage
 
@@ -44,6 +45,77 @@ BACKOFF_CAP_SECONDS = 60
 LOGIN_ALARM = timedelta(minutes=15)
 FETCH_BYTES = 20 * 1024 * 1024
 MAX_EMPTY_FETCHES = 5  # passes a UID may come back without a body before it is given up
+# One process reads a mailbox (several processes on one database): it renews its lease every
+# LEASE_RENEW; the others try every LEASE_RENEW to take it, which they can once LEASE_TTL has passed
+# without renewal. A holder that dies is replaced within LEASE_TTL + LEASE_RENEW (40 s).
+LEASE_TTL = timedelta(seconds=30)
+LEASE_RENEW = timedelta(seconds=10)
+
+
+class MailboxLease:
+    """The right to read one mailbox, among several bot processes on one database (bot/store/leases.py).
+
+    Once taken, a thread of its own renews it every `renew_every`, so a long pass (thousands of mails
+    handled at once) does not let it lapse while the reader is busy; the reader asks `hold()` between
+    passes and every second while it waits, and stops reading as soon as it says no."""
+
+    def __init__(self, app: App, account: "ImapAccount", mailbox: str, ttl: timedelta = LEASE_TTL,
+                 renew_every: timedelta = LEASE_RENEW):
+        self.app, self.ttl, self.renew_every = app, ttl, renew_every
+        self.name = f"imap:{account.user}@{account.host}:{account.port}/{mailbox}"
+        self.holder = app.settings.process_name
+        self.renewed: datetime | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._keeper: threading.Thread | None = None
+
+    def hold(self) -> bool:
+        """Take the lease, or renew it when due; False when another process holds it (or the
+        database cannot say: then nobody may assume they read the mailbox)."""
+        with self._lock:
+            now = self.app.clock.now()
+            if self.renewed is not None and now - self.renewed < self.renew_every:
+                return True
+            held = self._take(now)
+        if held and self._keeper is None:
+            self._keeper = threading.Thread(target=self._keep, name="imap-lease", daemon=True)
+            self._keeper.start()
+        return held
+
+    def _take(self, now: datetime) -> bool:
+        try:
+            held = leases.take(self.app.engine, self.name, self.holder, now, self.ttl)
+        except Exception as error:  # noqa: BLE001 - the database is away: stop reading until it is back
+            log_event("imap_lease_unknown", level=logging.WARNING, error=type(error).__name__)
+            held = False
+        if held and self.renewed is None:
+            log_event("imap_lease_taken", mailbox=self.name, holder=self.holder)
+        if not held and self.renewed is not None:
+            log_event("imap_lease_lost", level=logging.WARNING, mailbox=self.name, holder=self.holder)
+        self.renewed = now if held else None
+        return held
+
+    def _keep(self) -> None:
+        while not self._stop.wait(self.renew_every.total_seconds() / 2):
+            with self._lock:
+                if self.renewed is not None:
+                    self._take(self.app.clock.now())
+
+    def release(self) -> None:
+        """A clean stop: give the lease up so another process takes over at once."""
+        self._stop.set()
+        with self._lock:
+            if self.renewed is None:
+                return
+            self.renewed = None
+            try:
+                leases.release(self.app.engine, self.name, self.holder)
+            except Exception:  # noqa: BLE001 - it expires by itself
+                pass
+
+
+class LeaseLost(Exception):
+    """Another process took over the mailbox (this one stalled past the lease): stop reading."""
 
 
 @dataclass(frozen=True)
@@ -353,17 +425,20 @@ class MailboxCursor:
             session.execute(update(InboundMessage).where(InboundMessage.id.in_(row_ids)).values(imap_folder=folder))
 
     # -- waiting ---------------------------------------------------------------------------------
-    def wait_for_mail(self, wake: threading.Event, stop: threading.Event) -> str:
-        """Block until new mail (IDLE), a wake-up (the poll job) or stop; say which."""
+    def wait_for_mail(self, wake: threading.Event, stop: threading.Event,
+                      keep: Callable[[], bool] = lambda: True) -> str:
+        """Block until new mail (IDLE), a wake-up (the poll job) or stop; say which. `keep` is asked
+        every second or so whether this process still reads the mailbox (its lease); LeaseLost if not."""
         if not (self.settings.idle and b"IDLE" in self.client.capabilities()):
-            wake.wait(self.settings.poll_seconds)
-            wake.clear()
-            return "poll"
+            return self._poll_wait(wake, stop, keep)
         self.client.idle()
         started = time.monotonic()
         reason = "renew"
         try:
             while time.monotonic() - started < IDLE_RENEW_SECONDS:
+                if not keep():
+                    reason = "lost"
+                    break
                 if stop.is_set() or wake.is_set():
                     reason = "stop" if stop.is_set() else "poll"
                     break
@@ -376,7 +451,19 @@ class MailboxCursor:
         finally:
             wake.clear()
         self.client.idle_done()  # skipped when the connection broke: it is dropped anyway
+        if reason == "lost":
+            raise LeaseLost(self.mailbox)
         return reason
+
+    def _poll_wait(self, wake: threading.Event, stop: threading.Event, keep: Callable[[], bool]) -> str:
+        """Without IDLE: wait for the poll, a second at a time, so the lease is kept meanwhile."""
+        deadline = time.monotonic() + self.settings.poll_seconds
+        while time.monotonic() < deadline and not (wake.is_set() or stop.is_set()):
+            if not keep():
+                raise LeaseLost(self.mailbox)
+            wake.wait(1)
+        wake.clear()
+        return "poll"
 
 
 @dataclass
@@ -400,8 +487,9 @@ class ImapReader(threading.Thread):
     starts again from the short delay once a session has completed a pass."""
 
     def __init__(self, app: App, process: Process, ssl_context: ssl.SSLContext | None = None, after=None,
-                 backoff: Backoff | None = None):
+                 backoff: Backoff | None = None, lease: MailboxLease | None = None):
         super().__init__(name="imap-reader", daemon=True)
+        self.lease = lease  # with several processes: read only while holding it
         self.backoff = backoff or Backoff()
         self.app = app
         self.process = process
@@ -420,16 +508,26 @@ class ImapReader(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.is_set():
+            if not self._holding():  # another process reads the mailbox: stand by, ready to take over
+                self.stopping.wait(self.lease.renew_every.total_seconds())
+                continue
             delay = self.connect_once()
             if delay is None:
-                return
+                break
             self.stopping.wait(delay)
+        if self.lease is not None:
+            self.lease.release()  # a clean stop: another process takes over at once
+
+    def _holding(self) -> bool:
+        return self.lease is None or self.lease.hold()
 
     def connect_once(self) -> float | None:
-        """One session: None once stopped, else (it failed) how long to wait before the next."""
+        """One session: None once stopped, else (it failed or the lease went) how long to wait."""
         try:
             self._session()
-            return None
+            return None if self.stopping.is_set() else 0
+        except LeaseLost:
+            return 0
         except Exception as error:  # noqa: BLE001 - any failure: back off and reconnect
             delay = self.backoff.next()
             self._failed(error, delay)
@@ -442,13 +540,15 @@ class ImapReader(threading.Thread):
             self._recovered()
             woken_by = "start"
             while not self.stopping.is_set():
+                if not self._holding():
+                    raise LeaseLost(self.account.user)
                 count = cursor.run_once()
                 self.backoff.reset()  # this session works: a later outage starts again from the short delay
                 if count:
                     log_event("imap_pass", woken_by=woken_by, messages=count)
                     if self.after:
                         self.after()
-                woken_by = cursor.wait_for_mail(self.wake, self.stopping)
+                woken_by = cursor.wait_for_mail(self.wake, self.stopping, self._holding)
         finally:
             try:
                 client.logout()

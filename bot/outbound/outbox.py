@@ -76,16 +76,21 @@ def queued(session: Session, dedupe_key: str) -> bool:
     return session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)).first() is not None
 
 
-def due(session: Session, now: datetime, limit: int, exclude: set[int] = frozenset(),
-        max_bytes: int = BATCH_BYTES) -> list[QueuedRow]:
-    """Rows whose time has come, oldest first, leaving out those being sent right now.
+def claim(session: Session, now: datetime, limit: int, holder: str, hold: timedelta,
+          exclude: set[int] = frozenset(), max_bytes: int = BATCH_BYTES) -> list[QueuedRow]:
+    """Claim the rows whose time has come, oldest first, for `holder` to send; return them.
 
-    At most `limit` rows and about `max_bytes` of their own bytes (at least one row), so a
-    batch of large letters does not fill the memory; shared content is counted by the copy maker."""
+    A claim moves the row's next attempt to `now + hold`, so no other process (nor this one's next
+    batch) takes it while it is on the wire; recording its result ends the claim. A process that
+    dies with a batch claimed leaves it to the others when `hold` has passed: that batch is the one
+    that may be sent twice. Rows another process is claiming this instant are skipped (SKIP LOCKED).
+    At most `limit` rows and about `max_bytes` of their own bytes (at least one row), so a batch of
+    large letters does not fill the memory; shared content is counted by the copy maker."""
     sizes = session.exec(select(OutboxMessage.id, func.length(OutboxMessage.raw))
                          .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now,
                                 OutboxMessage.id.not_in(exclude) if exclude else True)
-                         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)).all()
+                         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
+                         .with_for_update(skip_locked=True)).all()
     chosen, total = [], 0
     for outbox_id, size in sizes:
         if chosen and total + size > max_bytes:
@@ -94,10 +99,24 @@ def due(session: Session, now: datetime, limit: int, exclude: set[int] = frozens
         total += size
     if not chosen:
         return []
+    session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(chosen))
+                    .values(claimed_by=holder, next_attempt_at=now + hold))
+    return rows(session, chosen)
+
+
+def rows(session: Session, ids: list[int]) -> list[QueuedRow]:
+    """What the copy maker needs of these rows."""
     query = (select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.envelope_from, OutboxMessage.raw,
                     OutboxMessage.job_id, OutboxMessage.token)
-             .where(OutboxMessage.id.in_(chosen)).order_by(OutboxMessage.id))
+             .where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
     return [QueuedRow(*row) for row in session.exec(query)]
+
+
+def release_claims(session: Session, now: datetime, holder: str) -> int:
+    """At start: the claims an earlier run of this process (`holder`) left when it died are due now,
+    not when they expire. The batch it had on the wire may go twice: the one-batch window."""
+    query = update(OutboxMessage).where(OutboxMessage.status == QUEUED, OutboxMessage.claimed_by == holder)
+    return session.execute(query.values(claimed_by="", next_attempt_at=now)).rowcount
 
 
 def record(session: Session, results: list[Result], now: datetime,
@@ -109,7 +128,7 @@ def record(session: Session, results: list[Result], now: datetime,
     if sent:  # the text of a sent mail is not kept: the row stays as the record that it went
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
                         .values(status=SENT, sent_at=now, attempts=OutboxMessage.attempts + 1, last_error="",
-                                raw=b""))
+                                raw=b"", claimed_by=""))
         session.execute(delete(OutboxPart).where(OutboxPart.outbox_id.in_(sent)))
     bounced = []
     for result in results:
@@ -118,6 +137,7 @@ def record(session: Session, results: list[Result], now: datetime,
         row = session.get(OutboxMessage, result.id)
         row.attempts += 1
         row.last_error = result.detail[:500]
+        row.claimed_by = ""
         if result.status == BOUNCED:
             row.status = BOUNCED
             if result.scores:
@@ -164,7 +184,7 @@ def retry_now(session: Session, outbox_id: int, now: datetime) -> bool:
     if not _content_kept(session, row):
         raise ValueError(f"outbox #{outbox_id}: the content it shares with other mail is no longer kept, "
                          "so it cannot be sent again")
-    row.status, row.next_attempt_at = QUEUED, now
+    row.status, row.next_attempt_at, row.claimed_by = QUEUED, now, ""
     row.deadline_at = max(row.deadline_at, now + timedelta(days=1))
     return True
 

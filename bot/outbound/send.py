@@ -93,6 +93,7 @@ class MaildirSender:
     as a delivery agent writes them (the embedded default, `kkrbot preview` and `demo`)."""
 
     def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)  # data_dir: on PostgreSQL nothing else made it
         self.maildir = mailbox.Maildir(path, create=True)
         self.unrecorded: list[Result] = []
         self.pace = Pace()  # a folder has no sending limits
@@ -359,11 +360,13 @@ def _send_batches(app: App, sender: Sender, maker: CopyMaker, on_refused: OnRefu
             sender.pace.spend(len(batch), app.clock.now())
             on_the_wire = wire.submit(sender.send, batch)
             attempted += len(batch)
-            following = _next_batch(app, sender, maker, on_refused, exclude={d.id for d in batch})
+            following, trouble = _claim_meanwhile(app, sender, maker, on_refused, {d.id for d in batch})
             results = on_the_wire.result()
             if not _record(app, sender, results, on_refused):
                 break
             _report_refusal(app, sender)
+            if trouble is not None:  # the batch on the wire is recorded: now say what went wrong
+                raise trouble
             if results and all(r.status == RETRY for r in results):  # the server is away: back off
                 _report_trouble(app, sender)
                 break
@@ -371,18 +374,30 @@ def _send_batches(app: App, sender: Sender, maker: CopyMaker, on_refused: OnRefu
     return attempted
 
 
+def _claim_meanwhile(app: App, sender: Sender, maker: CopyMaker, on_refused: OnRefused,
+                     on_the_wire: set[int]) -> tuple[list[Delivery], SQLAlchemyError | None]:
+    """The next batch, claimed while one is on the wire. Claiming writes; if the database refuses,
+    the batch on the wire must still be recorded before the error goes up, or it would be sent again."""
+    try:
+        return _next_batch(app, sender, maker, on_refused, exclude=on_the_wire), None
+    except SQLAlchemyError as error:
+        return [], error
+
+
 def _next_batch(app: App, sender: Sender, maker: CopyMaker, on_refused: OnRefused,
                 exclude: set[int]) -> list[Delivery]:
     """The next due rows as deliveries, as many as the pace allows now; a row whose shared
     content is gone fails on its own."""
-    now = app.clock.now()
-    limit = sender.pace.room(now, app.settings.outbox.batch_size)
+    settings, now = app.settings, app.clock.now()
+    limit = sender.pace.room(now, settings.outbox.batch_size)
     if limit == 0:
         return []
+    with session_scope(app.engine) as session:  # a short write: the claim
+        claimed = outbox.claim(session, now, limit, settings.process_name,
+                               timedelta(seconds=settings.outbox.claim_seconds), exclude=exclude)
     with Session(app.engine) as session:
-        rows = outbox.due(session, now, limit, exclude=exclude)
         deliveries, unmakeable = [], []
-        for row in rows:
+        for row in claimed:
             try:
                 deliveries.append(Delivery(row.id, row.recipient, row.envelope_from, maker.parts(session, row)))
             except MissingContent as error:

@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -84,6 +84,36 @@ def session_scope(engine: Engine, autoflush: bool = True) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+# pg_advisory_lock keys: one per kind of work that must not overlap across processes.
+STARTUP_LOCK = 0x6B6B7262  # "kkrb": migrating and applying the config at start
+
+
+@contextmanager
+def exclusive(engine: Engine, key: int = STARTUP_LOCK) -> Iterator[None]:
+    """Across processes, one at a time (PostgreSQL's advisory lock, held by one connection and let go
+    with it, also when the process dies). Several bots starting at once on a new database would
+    otherwise each migrate it and each insert the networks. SQLite has one process: nothing to do."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({int(key)})")
+        try:
+            yield
+        finally:
+            connection.exec_driver_sql(f"SELECT pg_advisory_unlock({int(key)})")
+            connection.commit()
+
+
+def serialize_on(session: Session, namespace: int, key: str) -> None:
+    """Until this transaction ends, no other transaction on the same (namespace, key) passes here:
+    a count-then-insert (the daily cap of answers to one person) stays true across processes.
+    PostgreSQL: a transaction-level advisory lock; SQLite: its single writer already does it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key))"),
+                        {"namespace": namespace, "key": key})
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

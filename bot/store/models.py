@@ -275,7 +275,9 @@ class OutboxMessage(SQLModel, table=True):
     raw: bytes = Field(sa_column=_blob())
     status: str = Field(default="queued", index=True)  # queued, sent, failed, bounced, expired
     attempts: int = 0
+    # While a process sends the row, next_attempt_at is the end of its claim (bot/outbound/outbox.py).
     next_attempt_at: datetime
+    claimed_by: str = ""  # the process sending it now; "" once its result is recorded
     deadline_at: datetime
     last_error: str = ""
     created_at: datetime
@@ -362,3 +364,14 @@ class Erasure(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     address_hmac: str = Field(index=True)
     at: datetime
+
+
+class Lease(SQLModel, table=True):
+    """Work that one process at a time does, among several on one database (bot/store/leases.py):
+    the IMAP connection of a mailbox, a scheduled job's run. It passes to another process when
+    `expires_at` goes by without the holder renewing it."""
+
+    name: str = Field(primary_key=True)  # e.g. imap:bot@mail.example.dk/INBOX, job:meeting-cycle
+    holder: str  # host/instance of the process (bot.config.settings.Settings.process_name)
+    acquired_at: datetime
+    expires_at: datetime

@@ -92,6 +92,10 @@ def test_excel_csv_has_semicolons_and_a_byte_order_mark(config, tmp_path):
 def test_mistakes_are_one_line(config, tmp_path):
     unknown = kkrbot(config, "report", "attendance", "--network", "nope")
     assert (unknown.returncode, unknown.stderr) == (1, "kkrbot: no network 'nope' in the database\n")
+
+
+@pytest.mark.sqlite_only  # no database file yet
+def test_before_the_first_start_the_report_says_so(config, tmp_path):
     (tmp_path / "var" / "kkrbot.sqlite3").unlink()
     empty = kkrbot(config, "report", "attendance")
     assert (empty.returncode, empty.stderr) == (1, "kkrbot: the database is empty: start the bot once (kkrbot run) first\n")

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import tarfile
+
+import pytest
 
 from bot.actions.pipeline import process_pending
 from bot.inbound.arrivals import store_inbound
 from bot.inbound.routing import route
 from tests.support.config import free_port, make_config
+from tests.support.postgres import fresh_database_url
 from tests.support.process import BotProcess, kkrbot, post
 
 RAW = ("From: Lars Møller <lars.moeller@odense.example.dk>\r\nTo: it-netvaerk@lists.example.dk\r\n"
@@ -44,6 +48,7 @@ def test_inbox_show_and_retry(app):
     assert (unknown.returncode, unknown.stderr) == (1, "kkrbot: no inbound message #999\n")
 
 
+@pytest.mark.sqlite_only  # the SQLite file itself; PostgreSQL's is the pg_dump test below
 def test_backup_while_running_holds_the_database_and_the_token_secret(tmp_path):
     port = free_port()
     config = make_config(tmp_path, port=port)
@@ -65,6 +70,42 @@ def test_backup_while_running_holds_the_database_and_the_token_secret(tmp_path):
     with sqlite3.connect(restore / "kkrbot.sqlite3") as db:
         assert db.execute("select count(*) from inboundmessage").fetchone() == (1,)
     assert (tmp_path / "backup.tar").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.postgres_only
+def test_backup_on_postgresql_is_a_pg_dump_beside_the_token_secret(tmp_path):
+    port = free_port()
+    config = make_config(tmp_path, port=port)
+    bot = BotProcess(config)
+    try:
+        bot.first_line()
+        post(port)
+        bot.wait_for_log("event=outcome")
+        result = kkrbot(config, "backup", str(tmp_path / "backup.tar"))
+        assert result.returncode == 0, result.stderr
+    finally:
+        bot.stop()
+    with tarfile.open(tmp_path / "backup.tar") as archive:
+        assert sorted(archive.getnames()) == ["kkrbot.pgdump", "token_secret"]
+        assert {member.mode for member in archive.getmembers()} == {0o600}
+        archive.extractall(tmp_path / "restore", filter="data")
+    env = (tmp_path / ".env").read_text()
+    assert f"TOKEN_SECRET={(tmp_path / 'restore' / 'token_secret').read_text().strip()}" in env
+    target = fresh_database_url(tmp_path).replace("+psycopg", "")
+    subprocess.run(["pg_restore", "--no-owner", f"--dbname={target}", str(tmp_path / "restore" / "kkrbot.pgdump")],
+                   check=True)
+    import psycopg
+
+    with psycopg.connect(target) as db:
+        assert db.execute("select count(*) from inboundmessage").fetchone() == (1,)
+
+
+def test_backup_says_in_one_line_that_pg_dump_is_missing(tmp_path):
+    config = make_config(tmp_path, env=f"DATABASE_URL=postgresql://kkrbot@127.0.0.1:1/kkrbot\nTOKEN_SECRET={'s' * 40}\n")
+    result = kkrbot(config, "backup", str(tmp_path / "backup.tar"), extra_env={"PATH": str(tmp_path / "empty")})
+    assert (result.returncode, result.stderr) == (1, "kkrbot: pg_dump is missing: install the PostgreSQL client "
+                                                     "(Debian: apt-get install postgresql-client)\n")
+    assert not (tmp_path / "backup.tar").exists()
 
 
 def test_a_database_error_is_one_line(tmp_path):

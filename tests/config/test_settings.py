@@ -98,6 +98,26 @@ def test_imap_inbound_needs_its_secrets_and_smtp_outbound_its_host(tmp_path):
     assert any('.env: key SMTP_HOST: is required when bot.toml has outbound = "smtp"' in p for p in problems)
 
 
+def test_postgresql_needs_the_token_secret_set_for_every_process(tmp_path):
+    """One process's generated secret would not be the others': replies to their mail would fail."""
+    config = make_config(tmp_path, env="DATABASE_URL=postgresql://kkrbot@127.0.0.1:1/kkrbot\n")
+    problems = check_config(config, environ={}).problems
+    assert problems == [f"{tmp_path / '.env'}: key TOKEN_SECRET: is required with PostgreSQL (DATABASE_URL): "
+                        "every bot process must use the same one, so set it in the environment or .env"]
+    assert check_config(config, environ={"TOKEN_SECRET": "c" * 40}).problems == []  # the server is down: CSV
+    settings = load_settings(config, environ={"TOKEN_SECRET": "c" * 40})
+    assert settings.database_url == "postgresql+psycopg://kkrbot@127.0.0.1:1/kkrbot"  # the driver kkrbot ships
+
+
+def test_each_process_may_listen_on_its_own_port(tmp_path):
+    config = make_config(tmp_path, port=2525)
+    assert load_settings(config, environ={"KKRBOT_RECEIVER_PORT": "2601"}).receiver.port == 2601
+    assert load_settings(config, environ={}).receiver.port == 2525
+    with pytest.raises(ConfigError) as error:
+        load_settings(config, environ={"KKRBOT_RECEIVER_PORT": "26o1"})
+    assert "environment: key KKRBOT_RECEIVER_PORT: '26o1' is not a port number" in str(error.value)
+
+
 def test_the_environment_overrides_the_env_file(tmp_path):
     config = make_config(tmp_path, env="TOKEN_SECRET=" + "a" * 40 + "\n")
     settings = load_settings(config, environ={"TOKEN_SECRET": "b" * 40})

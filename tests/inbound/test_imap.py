@@ -14,6 +14,7 @@ from bot.store.models import AdminEvent, AuditLog, InboundMessage
 from tests.support import corpus
 from tests.support.config import free_port, imap_env, make_config
 from tests.support.inbound import issue_token, raw_of
+from tests.support.postgres import database_rows
 from tests.support.process import BotProcess, kkrbot
 
 MEMBER = ("Søren Ærø", "soren.aero@aarhus.example.dk")
@@ -188,12 +189,13 @@ def test_imap_failing_for_over_15_minutes_is_recorded_once_for_the_administrator
 def test_killed_between_storing_and_moving_it_handles_the_message_once_after_restart(tmp_path, mailbox):
     config = make_config(tmp_path, bot_toml={"inbound": '"imap"'}, env=imap_env(mailbox))
     mailbox.append(corpus.load("post-utf8.eml", sender=MEMBER))
-    crashing = BotProcess(config, {"KKRBOT_PAUSE_AT": "after-imap-store"})
+    instance = {"KKRBOT_INSTANCE": "1"}  # as systemd restarts kkrbot@1: it takes its mailbox lease back at once
+    crashing = BotProcess(config, {**instance, "KKRBOT_PAUSE_AT": "after-imap-store"})
     crashing.first_line()
     crashing.wait_for_log("event=paused at=after-imap-store")
     crashing.kill()
     assert folder_counts(mailbox)["INBOX"] == 1  # stored, committed, but not yet moved
-    restarted = BotProcess(config)
+    restarted = BotProcess(config, instance)
     try:
         restarted.first_line()
         restarted.wait_for_log("event=outcome")
@@ -201,13 +203,10 @@ def test_killed_between_storing_and_moving_it_handles_the_message_once_after_res
         time.sleep(0.3)
     finally:
         restarted.stop()
-    import sqlite3
-
-    with sqlite3.connect(tmp_path / "var" / "kkrbot.sqlite3") as db:
-        assert db.execute("select state, outcome, attempts, imap_folder from inboundmessage").fetchall() == [
-            ("done", "handled", 1, "kkrbot.processed")]
-        assert db.execute("select count(*) from outboxmessage where kind = 'post'").fetchone() == (13,)
-        assert db.execute("select count(*) from auditlog where action like 'inbound-%'").fetchone() == (1,)
+    assert database_rows(tmp_path, "select state, outcome, attempts, imap_folder from inboundmessage") == [
+        ("done", "handled", 1, "kkrbot.processed")]
+    assert database_rows(tmp_path, "select count(*) from outboxmessage where kind = 'post'") == [(13,)]
+    assert database_rows(tmp_path, "select count(*) from auditlog where action like 'inbound-%'") == [(1,)]
     assert folder_counts(mailbox)["INBOX"] == 0
     assert restarted.log().count("event=outcome") == 1
 

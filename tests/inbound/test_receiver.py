@@ -126,6 +126,7 @@ def test_oversize_message_is_refused_with_552(app, config_dir, clock):
     assert rows(app) == []
 
 
+@pytest.mark.sqlite_only  # another writer's BEGIN IMMEDIATE
 def test_a_busy_database_answers_451_and_stores_nothing(app, config_dir, clock):
     told = []
     controller = receiver_with(config_dir, clock, told.append, **{"processing.busy_timeout_ms": "200"})
@@ -160,6 +161,7 @@ def test_protocol_abuse_gets_a_clear_error(app, receiver, command, code):
     assert rows(app) == []
 
 
+@pytest.mark.sqlite_only  # PRAGMA synchronous
 def test_the_commit_behind_a_250_is_on_disk(app, receiver):
     """synchronous=FULL: the receiver's own connection syncs each commit before the 250 goes out."""
     with smtplib.SMTP("127.0.0.1", receiver.port) as client:

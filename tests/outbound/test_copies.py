@@ -19,7 +19,7 @@ from bot.config.settings import load_settings
 from bot.outbound import tokens
 from bot.outbound.compose import Attachment, Letter, Recipient, base_context, compose
 from bot.outbound.copies import CopyMaker
-from bot.outbound.outbox import due, enqueue, retry_now
+from bot.outbound.outbox import claim, enqueue, retry_now
 from bot.outbound.send import MaildirSender, SmtpSender
 from bot.outbound.templates import render
 from bot.startup import prepare_database
@@ -28,6 +28,7 @@ from bot.store.models import AdminEvent, InboundRaw, OutboxMessage, OutboxPart, 
 from tests.support.config import make_config
 from tests.support.inbound import deliver
 from tests.support.outbound import send_due
+from tests.support.postgres import fresh_database_url, on_postgres
 
 SOREN = "Søren Ærø <soren.aero@aarhus.example.dk>"
 PEOPLE = [("Søren Ærø", "soren.aero@aarhus.example.dk"), ("Mette Østergaard", "mette.ostergaard@herning.example.dk"),
@@ -170,10 +171,10 @@ def test_only_one_batch_is_ever_sent_and_unrecorded(tmp_path, clock):
 
 
 def test_rows_queued_before_the_upgrade_are_sent_unchanged(tmp_path, clock):
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    engine = make_engine(fresh_database_url(tmp_path))
     command.upgrade(alembic_config(engine), "0002")
     old_text = b"From: it-netvaerk@lists.example.dk\r\nTo: soren.aero@aarhus.example.dk\r\nSubject: Gammel\r\n\r\nHej\r\n"
-    now = clock.now().replace(tzinfo=None)  # stored as naive UTC
+    now = clock.now() if on_postgres() else clock.now().replace(tzinfo=None)  # SQLite: stored as naive UTC
     old_shape = Table("outboxmessage", MetaData(), autoload_with=engine)
     with engine.begin() as connection:
         connection.execute(insert(old_shape).values(
@@ -181,9 +182,9 @@ def test_rows_queued_before_the_upgrade_are_sent_unchanged(tmp_path, clock):
             envelope_from="it-netvaerk+bounce-x@lists.example.dk", message_id="<old@x>", raw=old_text,
             status="queued", attempts=0, next_attempt_at=now, deadline_at=now + timedelta(days=5), last_error="",
             created_at=now))
-    assert upgrade(engine) == ["0003", "0004", "0005", "0006", "0007", "0008c", "0008m", "0008g"]
+    assert upgrade(engine) == ["0003", "0004", "0005", "0006", "0007", "0008c", "0008m", "0008g", "0008p"]
     with Session(engine) as session:
-        [row] = due(session, clock.now() + timedelta(seconds=1), 10)
+        [row] = claim(session, clock.now() + timedelta(seconds=1), 10, "test", timedelta(minutes=1))
         assert CopyMaker(None).parts(session, row) == (old_text,)
     engine.dispose()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import mailbox
 from datetime import timedelta
 
+import pytest
+
 from sqlmodel import Session, select
 
 from bot.app import App
@@ -164,6 +166,7 @@ def test_a_cr_or_lf_in_a_subject_or_name_cannot_inject_a_header_and_the_mail_sti
     assert "\n" not in message["Subject"] and "\n" not in str(message["To"])
 
 
+@pytest.mark.sqlite_only  # another writer's BEGIN IMMEDIATE
 def test_results_the_database_cannot_take_are_kept_and_nothing_is_sent_twice(tmp_path, smtp_sink, clock):
     import sqlite3
 
@@ -177,9 +180,18 @@ def test_results_the_database_cannot_take_are_kept_and_nothing_is_sent_twice(tmp
     app = App.create(load_settings(config, environ={}), clock, create_secret=True)
     prepare_database(app)
     queue(app)
-    sender = SmtpSender(app.settings)
-    blocker = sqlite3.connect(app.settings.database_url.split("///", 1)[1], isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database: reading still works
+    blocker = sqlite3.connect(app.settings.database_url.split("///", 1)[1], isolation_level=None,
+                              check_same_thread=False)  # the batch is sent from a thread of its own
+
+    class LockedWhileSending(SmtpSender):
+        """Another writer takes the database once the batch is claimed and on the wire."""
+
+        def send(self, deliveries):
+            if not blocker.in_transaction:
+                blocker.execute("BEGIN IMMEDIATE")
+            return super().send(deliveries)
+
+    sender = LockedWhileSending(app.settings)
     try:
         send_due(app, sender)
         assert len(smtp_sink.received) == 3 and len(sender.unrecorded) == 3

@@ -6,6 +6,8 @@ import shutil
 import socket
 from pathlib import Path
 
+from tests.support.postgres import database_env
+
 SHIPPED = Path(__file__).resolve().parents[2] / "config"
 
 
@@ -32,7 +34,7 @@ def make_config(root: Path, *, bot_toml: dict[str, str] | None = None, port: int
     if contacts_csv is not None:
         data = contacts_csv.encode("utf-8") if isinstance(contacts_csv, str) else contacts_csv
         (config / "contacts.csv").write_bytes(data)
-    (root / ".env").write_text(env or "", encoding="utf-8")
+    (root / ".env").write_text((env or "") + database_env(env or ""), encoding="utf-8")
     return config
 
 

@@ -16,13 +16,19 @@ from bot.store.models import InboundMessage, Meeting, Network, OutboxMessage
 
 def deliver(app, raw: bytes, to: str | None = None, envelope_from: str = "sender@example.dk") -> int:
     """Store like the SMTP receiver does (to the routed list address, or `to`) and process everything."""
+    stored = store(app, raw, to, envelope_from)
+    process_pending(app)
+    return stored
+
+
+def store(app, raw: bytes, to: str | None = None, envelope_from: str = "sender@example.dk") -> int:
+    """Store like the SMTP receiver does, and nothing more: the mail waits for a worker."""
     from bot.inbound.routing import route
 
     address = route(to, app.settings.networks) if to else route_message(raw, app.settings.networks)[0]
     [stored] = store_inbound(app.engine, raw, source="smtp", envelope_from=envelope_from,
                              envelope_to=[to or (address.address if address else "")], deliveries=[address],
                              now=app.clock.now(), delivered_to=to or "")
-    process_pending(app)
     return stored.id
 
 

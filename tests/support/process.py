@@ -64,9 +64,10 @@ class BotProcess:
         return self.process.returncode
 
 
-def kkrbot(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def kkrbot(config: Path, *args: str, timeout: float = 60,
+           extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run one CLI command against a config folder; text output."""
-    env = {**os.environ, "KKRBOT_CONFIG": str(config), "COLUMNS": "200"}
+    env = {**os.environ, "KKRBOT_CONFIG": str(config), "COLUMNS": "200", **(extra_env or {})}
     return subprocess.run([*KKRBOT, *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
