@@ -14,7 +14,7 @@ from bot.config.settings import load_settings
 from bot.core.clock import FixedClock
 from bot.startup import prepare_database
 from tests.support.config import imap_env, make_config
-from tests.support.postgres import on_postgres, release_databases
+from tests.support.postgres import databases_held, on_postgres, release_databases
 
 _skipped: list[str] = []
 
@@ -33,9 +33,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _fresh_databases():
     """On PostgreSQL, a test's databases are emptied (or dropped) after it, for the next test."""
+    held = databases_held()  # a module-scoped fixture's database is set up before this and kept
     yield
     if on_postgres():
-        release_databases()
+        release_databases(keep=held)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -132,6 +132,7 @@ POLICIES: dict[str, Policy] = {
     "heldpost": Policy(lambda p: HeldPost.id.in_(their_held(p)),
                        DELETE, "their posts held for moderation: reason, status, dates",
                        "deleted with the mail they sent; a moderator's address in a kept row is replaced"),
+    "lease": Policy(None, KEEP, "-", "kept: which process holds shared work (a mailbox, a job), no person"),
     "configgeneration": Policy(None, KEEP, "-", "kept: digests of config files"),
     "erasure": Policy(None, KEEP, "-", "kept: the record of the erasure, an HMAC of each address"),
 }

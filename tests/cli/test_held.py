@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+import pytest
 from sqlmodel import Session, select
 
 from bot.store.models import HeldPost, OutboxMessage
@@ -57,6 +58,7 @@ def test_held_lists_approves_and_rejects_like_the_secretarys_answers(app):
     assert kkrbot(config, "held", "--network", "nope").returncode == 1
 
 
+@pytest.mark.sqlite_only  # "empty" is a database file not yet created; the PostgreSQL test databases are migrated
 def test_held_on_an_empty_database_says_so(config_dir):
     result = kkrbot(config_dir, "held")
     assert result.returncode == 1 and "start the bot once" in result.stderr

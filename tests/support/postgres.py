@@ -48,12 +48,19 @@ def fresh_database_url(folder) -> str:
     return _url(name)
 
 
-def release_databases() -> None:
-    """After a test: empty its migrated databases for the next one; drop the fresh ones."""
-    while _fresh:
-        _admin(f'DROP DATABASE IF EXISTS "{_fresh.pop()}" WITH (FORCE)')
-    while _in_use:
-        name = _in_use.pop()
+def databases_held() -> set[str]:
+    """The databases in use now: before a test, those of module- and session-scoped fixtures."""
+    return set(_in_use) | set(_fresh)
+
+
+def release_databases(keep: set[str] = frozenset()) -> None:
+    """After a test: empty its migrated databases for the next one; drop the fresh ones. Databases
+    in `keep` belong to a wider-scoped fixture (a module's year) and stay as they are."""
+    for name in [n for n in _fresh if n not in keep]:
+        _fresh.remove(name)
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for name in [n for n in _in_use if n not in keep]:
+        _in_use.remove(name)
         if _emptied(name):
             _clean.append(name)
         else:

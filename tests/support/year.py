@@ -290,10 +290,12 @@ class Bot:
 
 
 def _idle(app: App, now: datetime) -> bool:
-    """Nothing received is waiting to be handled, and nothing due is waiting to be sent."""
+    """Nothing received is waiting to be handled, and nothing due is waiting to be sent or is being sent
+    (a claimed batch's next attempt lies ahead while it is on the wire)."""
     with Session(app.engine) as session:
         waiting_in = session.exec(select(func.count()).select_from(InboundMessage)
                                   .where(InboundMessage.state != STATE_DONE)).one()
         waiting_out = session.exec(select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)).one()
+            OutboxMessage.status == "queued",
+            (OutboxMessage.next_attempt_at <= now) | (OutboxMessage.claimed_by != ""))).one()  # or on the wire
     return waiting_in == 0 and waiting_out == 0
