@@ -30,8 +30,8 @@ from bot.inbound.imap_cursor import ImapAccount, MailboxCursor, connect
 from bot.outbound.send import SmtpSender
 from bot.startup import ConfigFollower, prepare_database
 from bot.store.models import STATE_DONE, InboundMessage, OutboxMessage
-from tests.support.process import BotProcess
 from tests.support.config import imap_env, make_config, shipped_contacts, shipped_networks
+from tests.support.process import BotProcess
 
 SEED = 2026
 
