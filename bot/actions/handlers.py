@@ -202,10 +202,10 @@ def _said(queued: bool, what: str) -> str:
 def post(ctx: Context) -> Outcome:
     """A member's post goes to every member (not those who paused list posts, nor the author who asked
     for no copy); anything doubtful waits for a person (bot/actions/moderation.py)."""
-    why = moderation.why_held(ctx)
+    author = authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address)
+    why = moderation.why_held(ctx, author)
     if why is not None:
         return moderation.hold(ctx, why)
-    author = authorize.member(ctx.session, ctx.network.slug, ctx.mail.from_address)
     recipients = post_recipients(ctx.session, ctx.network.slug, author)
     queued = relay(ctx.app, ctx.session, ctx.network, ctx.row.id, ctx.mail.raw, ctx.mail.from_name, ctx.mail.from_address,
                    ctx.mail.subject, recipients, post_key=f"post:{ctx.row.id}")

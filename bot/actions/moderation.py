@@ -40,7 +40,7 @@ from bot.rules.answers import APPROVE
 from bot.store.audit import audit
 from bot.store.blobs import read_raw
 from bot.store.db import session_scope
-from bot.store.models import HeldPost, InboundMessage, IssuedToken
+from bot.store.models import Contact, HeldPost, InboundMessage, IssuedToken
 
 REQUESTS_PER_DAY = 10  # moderation requests per network and day; the rest go in the day's digest
 EXCERPT_CHARS = 8000  # of the post's text quoted in the request
@@ -62,13 +62,14 @@ class Hold:
     words: str
 
 
-def why_held(ctx) -> Hold | None:
-    """A post is held when the trusted server says DMARC failed, the sender is no member, the sender
-    is not verified where the network wants that, or it is larger than the network relays unasked."""
+def why_held(ctx, author: Contact | None) -> Hold | None:
+    """A post is held when the trusted server says DMARC failed, the sender is no member (`author`,
+    looked up once by the post handler, is None), the sender is not verified where the network wants
+    that, or it is larger than the network relays unasked."""
     settings, network, row = ctx.app.settings, ctx.network, ctx.row
     if row.dmarc == "fail":
         return Hold(DMARC_FAIL, "the sender's domain failed DMARC")
-    if authorize.member(ctx.session, network.slug, ctx.mail.from_address) is None:
+    if author is None:
         return Hold(NON_MEMBER, "not a member")
     if row.dmarc != "pass" and settings.unverified_posts(network) == "hold":
         return Hold(UNVERIFIED, "the sender is not verified (no DMARC verdict from the trusted mail server)")
