@@ -48,8 +48,8 @@ def test_inbox_show_and_retry(app):
     assert (unknown.returncode, unknown.stderr) == (1, "kkrbot: no inbound message #999\n")
 
 
-@pytest.mark.sqlite_only  # the SQLite file itself; PostgreSQL's is the pg_dump test below
-def test_backup_while_running_holds_the_database_and_the_token_secret(tmp_path):
+def backup_while_running(tmp_path) -> None:
+    """`kkrbot backup` to tmp_path/backup.tar while a bot runs and has stored one mail."""
     port = free_port()
     config = make_config(tmp_path, port=port)
     bot = BotProcess(config)
@@ -61,6 +61,11 @@ def test_backup_while_running_holds_the_database_and_the_token_secret(tmp_path):
         assert result.returncode == 0, result.stderr
     finally:
         bot.stop()
+
+
+@pytest.mark.sqlite_only  # the SQLite file itself; PostgreSQL's is the pg_dump test below
+def test_backup_while_running_holds_the_database_and_the_token_secret(tmp_path):
+    backup_while_running(tmp_path)
     restore = tmp_path / "restore"
     with tarfile.open(tmp_path / "backup.tar") as archive:
         assert sorted(archive.getnames()) == ["kkrbot.sqlite3", "token_secret"]
@@ -74,17 +79,7 @@ def test_backup_while_running_holds_the_database_and_the_token_secret(tmp_path):
 
 @pytest.mark.postgres_only
 def test_backup_on_postgresql_is_a_pg_dump_beside_the_token_secret(tmp_path):
-    port = free_port()
-    config = make_config(tmp_path, port=port)
-    bot = BotProcess(config)
-    try:
-        bot.first_line()
-        post(port)
-        bot.wait_for_log("event=outcome")
-        result = kkrbot(config, "backup", str(tmp_path / "backup.tar"))
-        assert result.returncode == 0, result.stderr
-    finally:
-        bot.stop()
+    backup_while_running(tmp_path)
     with tarfile.open(tmp_path / "backup.tar") as archive:
         assert sorted(archive.getnames()) == ["kkrbot.pgdump", "token_secret"]
         assert {member.mode for member in archive.getmembers()} == {0o600}
