@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 
 INSTALL_HINT = "dovecot not installed: run scripts/ensure-system-packages dovecot-imapd"
 OPENSSL_HINT = "openssl not installed: run scripts/ensure-system-packages openssl"
@@ -50,6 +51,7 @@ OPENSSL_HINT = "openssl not installed: run scripts/ensure-system-packages openss
 READY_TIMEOUT = 15.0  # seconds to wait for the port and master.pid
 STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 _POLL = 0.01  # seconds between readiness / exit checks
+FIXTURE_LOGIN_ATTEMPTS = 4  # the fixture's own login, on a temporary [UNAVAILABLE]
 
 # Unix socket paths must fit in sun_path (108 bytes with the NUL). Dovecot puts
 # sockets such as "token-login/imap-urlauth" under base_dir, so keep a margin.
@@ -408,15 +410,22 @@ class DovecotServer:
         return ssl.create_default_context(cafile=str(self.cafile))
 
     def client(self, **kw: Any) -> IMAPClient:
-        """A logged-in IMAPClient on the plain port; `kw` go to IMAPClient()."""
+        """A logged-in IMAPClient on the plain port; `kw` go to IMAPClient(). A login Dovecot answers
+        `[UNAVAILABLE]` (RFC 5530: temporary; its auth process was slow on a loaded machine) is tried
+        again a few times: this is the fixture's own connection, not the bot's."""
         kw.setdefault("timeout", 10)
-        client = IMAPClient(self.host, self.port, ssl=False, **kw)
-        try:
-            client.login(self.user, self.password)
-        except BaseException:
-            client.shutdown()
-            raise
-        return client
+        for attempt in range(1, FIXTURE_LOGIN_ATTEMPTS + 1):
+            client = IMAPClient(self.host, self.port, ssl=False, **kw)
+            try:
+                client.login(self.user, self.password)
+                return client
+            except BaseException as error:
+                client.shutdown()
+                temporary = isinstance(error, LoginError) and "[UNAVAILABLE]" in str(error)
+                if not temporary or attempt == FIXTURE_LOGIN_ATTEMPTS:
+                    raise
+            time.sleep(0.5 * attempt)
+        raise AssertionError("the loop returns or raises")
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[IMAPClient]:
